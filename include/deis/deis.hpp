@@ -2,3 +2,8 @@
 #pragma once
 
 #include "deis/version.hpp"
+#include "deis/common.hpp"
+#include "deis/schedule.hpp"
+#include "deis/grid.hpp"
+#include "deis/multistep.hpp"
+#include "deis/gmm.hpp"

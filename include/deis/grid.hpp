@@ -1,0 +1,132 @@
+// deis: time grids. A grid is a std::vector<double> of N + 1 times t_0 = t_max > t_1 > ... >
+// t_N = t_end (the sampler goes from noise at t_max to data at t_end in N steps). The first
+// and last entries are exactly the given t_max and t_end.
+//
+// Every function validates its arguments and the grid it makes against the schedule
+// (see check_grid) and throws std::invalid_argument naming the bad argument.
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "deis/detail/error.hpp"
+
+namespace deis {
+
+/// The kinds of grid make_grid knows.
+enum class grid_kind {
+    power_t,   ///< uniform in t^(1/k): k = 1 uniform, k = 2 quadratic (the DEIS default)
+    log_rho,   ///< uniform in log rho (the log-SNR)
+    power_rho  ///< uniform in rho^(1/k), mapped back by t(rho): k = 7 is the EDM/Karras grid
+};
+
+/// Validates a grid against a schedule and returns it: at least 2 points (N >= 1 steps),
+/// every time finite and inside [s.t_min(), s.t_max()], strictly decreasing, and rho finite,
+/// positive and strictly decreasing along the grid.
+template <class Schedule>
+std::vector<double> check_grid(const Schedule& s, std::vector<double> ts) {
+    if (ts.size() < 2)
+        detail::fail("grid", "size", int(ts.size()), "must be >= 2 (N >= 1 steps)");
+    double prev_rho = 0.0;
+    for (std::size_t i = 0; i < ts.size(); ++i) {
+        const std::string name = "t[" + std::to_string(i) + "]";
+        detail::require_finite("grid", name, ts[i]);
+        if (!(ts[i] >= s.t_min() && ts[i] <= s.t_max()))
+            detail::fail("grid", name, ts[i],
+                         "must lie in the schedule's domain [" + detail::format_double(s.t_min()) + ", " +
+                             detail::format_double(s.t_max()) + "]");
+        if (i > 0 && !(ts[i] < ts[i - 1]))
+            detail::fail("grid", name, ts[i],
+                         "must be smaller than t[" + std::to_string(i - 1) +
+                             "] = " + detail::format_double(ts[i - 1]) + " (grids run from t_max down to t_end)");
+        const double r = s.rho(ts[i]);
+        if (!(std::isfinite(r) && r > 0.0))
+            detail::fail("grid", name, ts[i], "has rho = " + detail::format_double(r) + ", must be finite and > 0");
+        if (i > 0 && !(r < prev_rho))
+            detail::fail("grid", name, ts[i], "has rho not below the rho of the time before it");
+        prev_rho = r;
+    }
+    return ts;
+}
+
+namespace detail {
+
+inline void check_grid_args(const char* where, int steps, double t_max, double t_end) {
+    if (steps < 1) fail(where, "steps", steps, "must be >= 1");
+    require_finite(where, "t_max", t_max);
+    require_finite(where, "t_end", t_end);
+    if (!(t_end < t_max))
+        fail(where, "t_end", t_end, "must be smaller than t_max = " + format_double(t_max));
+}
+
+inline void check_power(const char* where, double k) {
+    if (!(std::isfinite(k) && k > 0.0)) fail(where, "power", k, "must be finite and > 0");
+}
+
+// N + 1 points of (a^(1/k) + i/N (b^(1/k) - a^(1/k)))^k with the end points exactly a, b.
+inline std::vector<double> power_points(double a, double b, int steps, double k) {
+    std::vector<double> v(std::size_t(steps) + 1);
+    const double ra = std::pow(a, 1.0 / k), rb = std::pow(b, 1.0 / k);
+    for (int i = 0; i <= steps; ++i) v[std::size_t(i)] = std::pow(ra + double(i) / double(steps) * (rb - ra), k);
+    v.front() = a;
+    v.back() = b;
+    return v;
+}
+
+}  // namespace detail
+
+/// Power-of-t grid: t_i = (t_max^(1/k) + i/N (t_end^(1/k) - t_max^(1/k)))^k, N = steps.
+/// k = 1 is uniform in t, k = 2 quadratic. Requires k > 0, 0 <= t_end < t_max.
+template <class Schedule>
+std::vector<double> power_t_grid(const Schedule& s, int steps, double t_max, double t_end, double power = 2.0) {
+    detail::check_grid_args("power_t_grid", steps, t_max, t_end);
+    detail::check_power("power_t_grid", power);
+    if (!(t_end >= 0.0)) detail::fail("power_t_grid", "t_end", t_end, "must be >= 0");
+    return check_grid(s, detail::power_points(t_max, t_end, steps, power));
+}
+
+/// Grid uniform in log rho between rho(t_max) and rho(t_end), mapped back by t(rho).
+template <class Schedule>
+std::vector<double> log_rho_grid(const Schedule& s, int steps, double t_max, double t_end) {
+    detail::check_grid_args("log_rho_grid", steps, t_max, t_end);
+    const double la = std::log(s.rho(t_max)), lb = std::log(s.rho(t_end));
+    if (!(std::isfinite(la) && std::isfinite(lb)))
+        detail::fail("log_rho_grid", "t_end", t_end, "must have a finite log rho (as must t_max)");
+    std::vector<double> ts(std::size_t(steps) + 1);
+    for (int i = 0; i <= steps; ++i)
+        ts[std::size_t(i)] = s.t_from_rho(std::exp(la + double(i) / double(steps) * (lb - la)));
+    ts.front() = t_max;
+    ts.back() = t_end;
+    return check_grid(s, std::move(ts));
+}
+
+/// Power-of-rho grid: rho_i = (rho_max^(1/k) + i/N (rho_end^(1/k) - rho_max^(1/k)))^k, mapped
+/// back by t(rho). k = 7 is the grid of Karras et al. (EDM).
+template <class Schedule>
+std::vector<double> power_rho_grid(const Schedule& s, int steps, double t_max, double t_end, double power = 7.0) {
+    detail::check_grid_args("power_rho_grid", steps, t_max, t_end);
+    detail::check_power("power_rho_grid", power);
+    const double ra = s.rho(t_max), rb = s.rho(t_end);
+    if (!(std::isfinite(ra) && std::isfinite(rb) && rb > 0.0))
+        detail::fail("power_rho_grid", "t_end", t_end, "must have a finite rho > 0 (as must t_max)");
+    std::vector<double> ts = detail::power_points(ra, rb, steps, power);
+    for (auto& t : ts) t = s.t_from_rho(t);
+    ts.front() = t_max;
+    ts.back() = t_end;
+    return check_grid(s, std::move(ts));
+}
+
+/// One entry point for the three kinds; `power` is used by power_t and power_rho only.
+template <class Schedule>
+std::vector<double> make_grid(const Schedule& s, grid_kind kind, int steps, double t_max, double t_end,
+                              double power) {
+    switch (kind) {
+        case grid_kind::power_t: return power_t_grid(s, steps, t_max, t_end, power);
+        case grid_kind::log_rho: return log_rho_grid(s, steps, t_max, t_end);
+        case grid_kind::power_rho: return power_rho_grid(s, steps, t_max, t_end, power);
+    }
+    detail::fail("make_grid", "kind", int(kind), "is not a grid_kind");
+}
+
+}  // namespace deis

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Build the benchmark in Release (build/release) and run it; arguments go to deis-bench.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+if [[ ! -f bench/deis_bench.cpp ]]; then
+  echo "run-benchmark.sh: bench/deis_bench.cpp does not exist yet, so there is no deis-bench to run." >&2
+  exit 1
+fi
+
+bash scripts/deps.sh
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release \
+  -DDEIS_BUILD_TESTS=OFF -DDEIS_BUILD_EXAMPLES=OFF -DDEIS_BUILD_BENCH=ON
+cmake --build build/release -j "$(nproc)" --target deis-bench
+exec build/release/bench/deis-bench "$@"

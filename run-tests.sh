@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Configure, build and run the deis test suite.
+#   bash run-tests.sh             build/tests: tests, examples and benchmark tools, -Werror
+#   bash run-tests.sh --sanitize  build/asan: tests only, with address + undefined sanitizers
+# DEIS_REFERENCE_DIR (environment) overrides where the reference data is
+# (default: ../shared/reference beside the repository).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+sanitize=0
+case "${1:-}" in
+  "") ;;
+  --sanitize) sanitize=1 ;;
+  *) echo "usage: $0 [--sanitize]" >&2; exit 2 ;;
+esac
+
+bash scripts/deps.sh
+
+jobs=$(nproc)
+reference_dir=${DEIS_REFERENCE_DIR:-$PWD/../shared/reference}
+common=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDEIS_BUILD_TESTS=ON
+        "-DDEIS_REFERENCE_DIR=$reference_dir")
+
+if [[ $sanitize -eq 1 ]]; then
+  # No -Werror here: instrumentation makes GCC's flow-based warnings
+  # (-Wmaybe-uninitialized, ...) report false positives; build/tests gates warnings.
+  build=build/asan
+  cmake -S . -B "$build" "${common[@]}" -DDEIS_WERROR=OFF -DDEIS_SANITIZE=address,undefined \
+    -DDEIS_BUILD_EXAMPLES=OFF -DDEIS_BUILD_BENCH=OFF
+  cmake --build "$build" -j "$jobs" --target deis_tests
+else
+  build=build/tests
+  cmake -S . -B "$build" "${common[@]}" -DDEIS_WERROR=ON -DDEIS_SANITIZE= \
+    -DDEIS_BUILD_EXAMPLES=ON -DDEIS_BUILD_BENCH=ON
+  cmake --build "$build" -j "$jobs"
+fi
+
+# Keep a copy of ctest's output: .ci/run repeats its summary line at the end.
+(cd "$build" && ctest --output-on-failure --no-tests=error -j "$jobs") 2>&1 | tee "$build/ctest.log"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install the Debian packages deis needs to build, test and benchmark.
+# Silent when everything is already installed.
+set -euo pipefail
+
+packages=(cmake g++ libeigen3-dev libboost-math-dev libboost-dev catch2
+          libbenchmark-dev libcli11-dev nlohmann-json3-dev gnuplot-nox)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  # dpkg -s also knows removed packages whose config files remain: check the status.
+  if ! dpkg -s "$pkg" 2>/dev/null | grep -q '^Status: install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+  else
+    echo "deps.sh: missing packages (${missing[*]}) and not root, no sudo; install them by hand." >&2
+    exit 1
+  fi
+fi
+
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update
+"${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"

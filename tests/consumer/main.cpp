@@ -1,0 +1,9 @@
+#include <deis/deis.hpp>
+
+#include <iostream>
+
+int main() {
+  std::cout << "consumer built against deis " << DEIS_VERSION_MAJOR << '.'
+            << DEIS_VERSION_MINOR << '.' << DEIS_VERSION_PATCH << '\n';
+  return 0;
+}

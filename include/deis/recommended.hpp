@@ -19,7 +19,7 @@ double mean_log_rho_step(const Schedule& schedule, const std::vector<double>& gr
 
 /// The largest mean log-rho step at which recommended_options still picks the cubic
 /// predictor (see below).
-inline constexpr double recommended_cubic_max_step = 0.7;
+inline constexpr double recommended_cubic_max_step = 0.75;
 
 /// The recommended multistep configuration for a grid (the quadratic grid
 /// power_t_grid(schedule, steps, t_max, t_end, 2.0) is the recommended one):
@@ -27,14 +27,14 @@ inline constexpr double recommended_cubic_max_step = 0.7;
 ///   tAB-DEIS with data prediction and the exponential Adams-Moulton corrector (no extra
 ///   network call), exact Gauss-Legendre coefficients, with the predictor's order chosen
 ///   from the grid's mean step h in log rho:
-///   - h > 0.7 (coarse grids; for the usual VP and VE schedules from t = 1 to 1e-3, fewer
+///   - h > 0.75 (coarse grids; for the usual VP and VE schedules from t = 1 to 1e-3, fewer
 ///     than 13 steps): linear predictor (order 1) and quadratic corrector, order 3 overall;
-///   - h <= 0.7: cubic predictor (order 3) and cubic corrector, order 4 overall.
+///   - h <= 0.75: cubic predictor (order 3) and cubic corrector, order 4 overall.
 ///
 /// Why: data prediction extrapolates x0, which stays bounded where eps does not, and is the
 /// form that stays stable under guidance; the corrector gains one order at no cost. A
 /// multistep predictor extrapolates over h in log-SNR, the variable in which the network's
-/// prediction changes on a scale of about one unit; past h ~ 0.7 cubic extrapolation across
+/// prediction changes on a scale of about one unit; past h ~ 0.75 cubic extrapolation across
 /// the steps where trajectories choose their mode overshoots and the linear one is more
 /// accurate, below it the higher order wins. The measurements behind the threshold are in
 /// README.md ("Recommended configuration").

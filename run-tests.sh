@@ -35,5 +35,7 @@ else
   cmake --build "$build" -j "$jobs"
 fi
 
+# A test case that runs past 5 minutes counts as failed (a hang must not stall CI).
 # Keep a copy of ctest's output: .ci/run repeats its summary line at the end.
-(cd "$build" && ctest --output-on-failure --no-tests=error -j "$jobs") 2>&1 | tee "$build/ctest.log"
+(cd "$build" && ctest --output-on-failure --no-tests=error --timeout 300 -j "$jobs") 2>&1 \
+  | tee "$build/ctest.log"

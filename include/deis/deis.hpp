@@ -6,4 +6,5 @@
 #include "deis/schedule.hpp"
 #include "deis/grid.hpp"
 #include "deis/multistep.hpp"
+#include "deis/rk.hpp"
 #include "deis/gmm.hpp"

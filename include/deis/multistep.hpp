@@ -26,6 +26,7 @@
 #include "deis/common.hpp"
 #include "deis/detail/error.hpp"
 #include "deis/detail/lagrange.hpp"
+#include "deis/detail/update.hpp"
 #include "deis/grid.hpp"
 
 namespace deis {
@@ -232,26 +233,6 @@ private:
     std::vector<state<Scalar>> history_;
     state<Scalar> predicted_;
 };
-
-namespace detail {
-
-// out = a x + sum_{j < n} c[j] h[j], one pass over memory. out may be x.
-template <class Scalar>
-void fused_update(state<Scalar>& out, const state<Scalar>& x, double a, const double* c,
-                  const state<Scalar>* const* h, int n) {
-    const Scalar sa = Scalar(a);
-    switch (n) {
-        case 1: out = sa * x + Scalar(c[0]) * *h[0]; break;
-        case 2: out = sa * x + Scalar(c[0]) * *h[0] + Scalar(c[1]) * *h[1]; break;
-        case 3: out = sa * x + Scalar(c[0]) * *h[0] + Scalar(c[1]) * *h[1] + Scalar(c[2]) * *h[2]; break;
-        default:
-            out = sa * x + Scalar(c[0]) * *h[0] + Scalar(c[1]) * *h[1] + Scalar(c[2]) * *h[2] +
-                  Scalar(c[3]) * *h[3];
-            break;
-    }
-}
-
-}  // namespace detail
 
 template <class Network, class Scalar>
 sample_result multistep_solver::sample(Network&& net, state<Scalar>& x, multistep_workspace<Scalar>& ws) const {

@@ -1,0 +1,492 @@
+// deis: rhoRK-DEIS, explicit Runge-Kutta methods on the probability-flow ODE written in rho.
+//
+// With y = x/alpha and rho = sigma/alpha as the clock the ODE is exactly
+//
+//     dy/drho = eps(alpha(t(rho)) y, t(rho)),
+//
+// and rhoRK-DEIS applies an explicit Runge-Kutta tableau (c, a, b) to it. Step k goes from
+// grid[k] to grid[k+1] with h = rho_{k+1} - rho_k (negative); stage i sits at
+// rho_k + c_i h, at the time t_i = t(rho_k + c_i h) of that rho, where alpha_i = alpha(t_i).
+// The solver works on x directly: with eps_j the network's noise prediction at stage j,
+//
+//     x_i     = (alpha_i / alpha_k) x_k + alpha_i h sum_{j < i} a_ij eps_j    (stage i)
+//     x_{k+1} = (alpha_{k+1} / alpha_k) x_k + alpha_{k+1} h sum_j b_j eps_j
+//
+// which is the Runge-Kutta step on y, multiplied through by alpha. Every coefficient is
+// computed when the solver is built, and each stage state and each update is one fused pass
+// over memory (terms with a zero tableau entry are left out at compile time).
+//
+// Stage times: a stage with c_i = 0 is evaluated at grid[k] and one with c_i = 1 at
+// grid[k+1] exactly; every other stage at schedule.t_from_rho(rho_k + c_i h). A run calls
+// the network `stages` times a step, also when a stage falls on the end of a step (there is
+// no first-same-as-last reuse), so nfe() = stages * steps; the last step's c_i = 1 stages
+// call the network at grid.back() = t_end.
+//
+// The Tableau concept. A type T is a tableau when, for constant indices i, j:
+//
+//   | expression   | type                   | requirement                                   |
+//   |--------------|------------------------|-----------------------------------------------|
+//   | T::stages    | static constexpr int   | 1 <= stages <= rk_max_stages                   |
+//   | T::order     | static constexpr int   | >= 1, the classical order (documentation and   |
+//   |              |                        | the tests' convergence checks)                 |
+//   | T::name      | static constexpr const | a short name, e.g. "rk4"                       |
+//   |              | char*                  |                                               |
+//   | T::c[i]      | static constexpr       | nodes, 0 <= c_i <= 1 (so every stage time lies |
+//   |              | double[stages]         | in the step), c_0 = 0                          |
+//   | T::a[i][j]   | static constexpr       | explicit: a_ij = 0 for j >= i; row sums        |
+//   |              | double[stages][stages] | sum_j a_ij = c_i (to 1e-14)                    |
+//   | T::b[i]      | static constexpr       | weights, sum_i b_i = 1 (to 1e-14)              |
+//   |              | double[stages]         |                                               |
+//
+// Each requirement is checked by a static_assert with a message when rk_solver<T> is
+// instantiated. The row-sum condition makes c_0 = 0 follow from a_0j = 0: the first stage
+// is the state at the start of the step itself. A user tableau is written like the built-in
+// ones below, e.g.
+//
+//     struct ralston2 {
+//         static constexpr int stages = 2, order = 2;
+//         static constexpr const char* name = "ralston2";
+//         static constexpr double c[stages] = {0.0, 2.0 / 3};
+//         static constexpr double a[stages][stages] = {{0.0, 0.0}, {2.0 / 3, 0.0}};
+//         static constexpr double b[stages] = {0.25, 0.75};
+//     };
+//     deis::rk_solver<ralston2> solver(schedule, grid);
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "deis/common.hpp"
+#include "deis/detail/error.hpp"
+#include "deis/detail/update.hpp"
+#include "deis/grid.hpp"
+
+namespace deis {
+
+/// The largest number of stages a tableau may have.
+inline constexpr int rk_max_stages = 16;
+
+/// The built-in explicit Runge-Kutta tableaux (see the Tableau concept above). The set of
+/// the official DEIS code plus the explicit midpoint rule.
+namespace tableau {
+
+/// Forward Euler: rhoRK with it is DDIM.
+struct euler {
+    static constexpr int stages = 1, order = 1;
+    static constexpr const char* name = "euler";
+    static constexpr double c[stages] = {0.0};
+    static constexpr double a[stages][stages] = {{0.0}};
+    static constexpr double b[stages] = {1.0};
+};
+
+/// Heun's second-order method (explicit trapezoidal rule).
+struct heun2 {
+    static constexpr int stages = 2, order = 2;
+    static constexpr const char* name = "heun2";
+    static constexpr double c[stages] = {0.0, 1.0};
+    static constexpr double a[stages][stages] = {{0.0, 0.0}, {1.0, 0.0}};
+    static constexpr double b[stages] = {0.5, 0.5};
+};
+
+/// The explicit midpoint rule.
+struct midpoint2 {
+    static constexpr int stages = 2, order = 2;
+    static constexpr const char* name = "midpoint2";
+    static constexpr double c[stages] = {0.0, 0.5};
+    static constexpr double a[stages][stages] = {{0.0, 0.0}, {0.5, 0.0}};
+    static constexpr double b[stages] = {0.0, 1.0};
+};
+
+/// Kutta's third-order method.
+struct kutta3 {
+    static constexpr int stages = 3, order = 3;
+    static constexpr const char* name = "kutta3";
+    static constexpr double c[stages] = {0.0, 0.5, 1.0};
+    static constexpr double a[stages][stages] = {{0.0, 0.0, 0.0}, {0.5, 0.0, 0.0}, {-1.0, 2.0, 0.0}};
+    static constexpr double b[stages] = {1.0 / 6, 2.0 / 3, 1.0 / 6};
+};
+
+/// Ralston's third-order method.
+struct ral3 {
+    static constexpr int stages = 3, order = 3;
+    static constexpr const char* name = "ral3";
+    static constexpr double c[stages] = {0.0, 0.5, 0.75};
+    static constexpr double a[stages][stages] = {{0.0, 0.0, 0.0}, {0.5, 0.0, 0.0}, {0.0, 0.75, 0.0}};
+    static constexpr double b[stages] = {2.0 / 9, 1.0 / 3, 4.0 / 9};
+};
+
+/// Heun's third-order method.
+struct heun3 {
+    static constexpr int stages = 3, order = 3;
+    static constexpr const char* name = "heun3";
+    static constexpr double c[stages] = {0.0, 1.0 / 3, 2.0 / 3};
+    static constexpr double a[stages][stages] = {{0.0, 0.0, 0.0}, {1.0 / 3, 0.0, 0.0}, {0.0, 2.0 / 3, 0.0}};
+    static constexpr double b[stages] = {0.25, 0.0, 0.75};
+};
+
+/// Van der Houwen's (Wray's) third-order method.
+struct vdh3 {
+    static constexpr int stages = 3, order = 3;
+    static constexpr const char* name = "vdh3";
+    static constexpr double c[stages] = {0.0, 8.0 / 15, 2.0 / 3};
+    static constexpr double a[stages][stages] = {{0.0, 0.0, 0.0}, {8.0 / 15, 0.0, 0.0}, {0.25, 5.0 / 12, 0.0}};
+    static constexpr double b[stages] = {0.25, 0.0, 0.75};
+};
+
+/// The third-order strong-stability-preserving method (Shu and Osher).
+struct ssprk3 {
+    static constexpr int stages = 3, order = 3;
+    static constexpr const char* name = "ssprk3";
+    static constexpr double c[stages] = {0.0, 1.0, 0.5};
+    static constexpr double a[stages][stages] = {{0.0, 0.0, 0.0}, {1.0, 0.0, 0.0}, {0.25, 0.25, 0.0}};
+    static constexpr double b[stages] = {1.0 / 6, 1.0 / 6, 2.0 / 3};
+};
+
+/// The classical fourth-order Runge-Kutta method.
+struct rk4 {
+    static constexpr int stages = 4, order = 4;
+    static constexpr const char* name = "rk4";
+    static constexpr double c[stages] = {0.0, 0.5, 0.5, 1.0};
+    static constexpr double a[stages][stages] = {
+        {0.0, 0.0, 0.0, 0.0}, {0.5, 0.0, 0.0, 0.0}, {0.0, 0.5, 0.0, 0.0}, {0.0, 0.0, 1.0, 0.0}};
+    static constexpr double b[stages] = {1.0 / 6, 1.0 / 3, 1.0 / 3, 1.0 / 6};
+};
+
+}  // namespace tableau
+
+/// The names of the built-in tableaux, in the order of with_tableau's lookup.
+inline const std::array<const char*, 9>& tableau_names() {
+    static const std::array<const char*, 9> names = {
+        tableau::euler::name,  tableau::heun2::name,  tableau::midpoint2::name,
+        tableau::kutta3::name, tableau::ral3::name,   tableau::heun3::name,
+        tableau::vdh3::name,   tableau::ssprk3::name, tableau::rk4::name};
+    return names;
+}
+
+/// Calls f(T{}) with T the built-in tableau called `name` (one of tableau_names()) and
+/// returns what it returns; f must return the same type for every tableau (a generic lambda
+/// usually does). Throws std::invalid_argument naming the unknown name and listing the
+/// known ones.
+template <class F>
+decltype(auto) with_tableau(const std::string& name, F&& f) {
+    if (name == tableau::euler::name) return f(tableau::euler{});
+    if (name == tableau::heun2::name) return f(tableau::heun2{});
+    if (name == tableau::midpoint2::name) return f(tableau::midpoint2{});
+    if (name == tableau::kutta3::name) return f(tableau::kutta3{});
+    if (name == tableau::ral3::name) return f(tableau::ral3{});
+    if (name == tableau::heun3::name) return f(tableau::heun3{});
+    if (name == tableau::vdh3::name) return f(tableau::vdh3{});
+    if (name == tableau::ssprk3::name) return f(tableau::ssprk3{});
+    if (name == tableau::rk4::name) return f(tableau::rk4{});
+    std::string known;
+    for (const char* n : tableau_names()) known += std::string(known.empty() ? "" : ", ") + n;
+    detail::fail("with_tableau", "name", "\"" + name + "\"", "is not a built-in tableau (known: " + known + ")");
+}
+
+/// Options of a Runge-Kutta solver.
+struct rk_options {
+    /// What the network returns; converted to eps at every stage (exact, see common.hpp).
+    model_output output = model_output::eps;
+};
+
+/// One row of an rk_solver's coefficient table: step k from t_from to t_to, in x-space.
+/// Stage i is evaluated at stage_t[i] on the state
+/// stage_x_coef[i] * x_from + sum_{j < i} stage_c[i][j] eps_j, and
+/// x_to = x_coef * x_from + sum_j b_c[j] eps_j. Only the first `stages` entries are used.
+struct rk_step {
+    double t_from = 0.0, t_to = 0.0;
+    double h = 0.0;  ///< rho(t_to) - rho(t_from), negative
+    std::array<double, rk_max_stages> stage_t{};
+    std::array<double, rk_max_stages> stage_x_coef{};                        ///< alpha_i / alpha_k
+    std::array<std::array<double, rk_max_stages>, rk_max_stages> stage_c{};  ///< alpha_i h a_ij
+    double x_coef = 0.0;                                                     ///< alpha_{k+1} / alpha_k
+    std::array<double, rk_max_stages> b_c{};                                 ///< alpha_{k+1} h b_j
+};
+
+template <class Scalar>
+class rk_workspace;
+
+namespace detail {
+
+template <class T>
+constexpr bool rk_explicit() {
+    for (int i = 0; i < T::stages; ++i)
+        for (int j = i; j < T::stages; ++j)
+            if (T::a[i][j] != 0.0) return false;
+    return true;
+}
+
+template <class T>
+constexpr bool rk_nodes_in_step() {
+    for (int i = 0; i < T::stages; ++i)
+        if (!(T::c[i] >= 0.0 && T::c[i] <= 1.0)) return false;
+    return true;
+}
+
+constexpr double rk_abs(double v) { return v < 0.0 ? -v : v; }
+
+template <class T>
+constexpr bool rk_row_sums() {
+    for (int i = 0; i < T::stages; ++i) {
+        double s = 0.0;
+        for (int j = 0; j < T::stages; ++j) s += T::a[i][j];
+        if (rk_abs(s - T::c[i]) > 1e-14) return false;
+    }
+    return true;
+}
+
+template <class T>
+constexpr bool rk_consistent() {
+    double s = 0.0;
+    for (int i = 0; i < T::stages; ++i) s += T::b[i];
+    return rk_abs(s - 1.0) <= 1e-14;
+}
+
+// The indices j of the nonzero entries of row `Row` of a (Row < stages) or of b
+// (Row == stages), known at compile time.
+template <class T, int Row>
+struct rk_nonzero {
+    static constexpr double entry(int j) { return Row < T::stages ? T::a[Row < T::stages ? Row : 0][j] : T::b[j]; }
+    static constexpr int count() {
+        int n = 0;
+        for (int j = 0; j < T::stages; ++j)
+            if (entry(j) != 0.0) ++n;
+        return n;
+    }
+    static constexpr std::array<std::size_t, rk_max_stages> indices() {
+        std::array<std::size_t, rk_max_stages> idx{};
+        int n = 0;
+        for (int j = 0; j < T::stages; ++j)
+            if (entry(j) != 0.0) idx[std::size_t(n++)] = std::size_t(j);
+        return idx;
+    }
+};
+
+template <class T, int Row, std::size_t... M>
+constexpr auto rk_nonzero_sequence(std::index_sequence<M...>) {
+    constexpr auto idx = rk_nonzero<T, Row>::indices();
+    return std::index_sequence<idx[M]...>{};
+}
+
+// The index_sequence of the nonzero entries of row Row (or of b when Row == stages).
+template <class T, int Row>
+using rk_terms =
+    decltype(rk_nonzero_sequence<T, Row>(std::make_index_sequence<std::size_t(rk_nonzero<T, Row>::count())>{}));
+
+}  // namespace detail
+
+/// rhoRK-DEIS with the explicit Runge-Kutta tableau `Tableau` (see the concept above), for
+/// one schedule and one grid. Building it computes every stage time and coefficient
+/// (O(stages^2 N) work and stages * N calls of t_from_rho); afterwards it is immutable:
+/// sample() is const, and one solver may be shared by any number of threads, each with its
+/// own workspace and state.
+template <class Tableau>
+class rk_solver {
+    static_assert(Tableau::stages >= 1 && Tableau::stages <= rk_max_stages,
+                  "Tableau::stages must lie in 1..deis::rk_max_stages");
+    static_assert(Tableau::order >= 1, "Tableau::order must be >= 1");
+    static_assert(detail::rk_explicit<Tableau>(),
+                  "Tableau::a must be strictly lower triangular (a[i][j] == 0 for j >= i): only explicit "
+                  "methods are supported");
+    static_assert(detail::rk_nodes_in_step<Tableau>(), "every Tableau::c[i] must lie in [0, 1]");
+    static_assert(detail::rk_row_sums<Tableau>(),
+                  "every Tableau::c[i] must equal the row sum a[i][0] + ... + a[i][i-1] (so c[0] == 0)");
+    static_assert(detail::rk_consistent<Tableau>(), "the weights Tableau::b must sum to 1");
+
+public:
+    using tableau_type = Tableau;
+    static constexpr int stages = Tableau::stages;
+    static constexpr int order = Tableau::order;
+
+    /// Validates the grid against the schedule (see check_grid), then computes the stage
+    /// times and coefficients. Throws std::invalid_argument naming the bad argument.
+    template <class Schedule>
+    rk_solver(const Schedule& schedule, std::vector<double> grid, rk_options options = {}) : opt_(options) {
+        grid_ = check_grid(schedule, std::move(grid));
+        build(schedule);
+    }
+
+    const rk_options& options() const { return opt_; }
+    /// The grid, t_max first.
+    const std::vector<double>& grid() const { return grid_; }
+    int steps() const { return int(grid_.size()) - 1; }
+    /// Network calls a complete run makes: stages per step.
+    int nfe() const { return stages * steps(); }
+    /// The coefficient table, one row per step.
+    const std::vector<rk_step>& table() const { return table_; }
+    static const char* name() { return Tableau::name; }
+
+    /// Integrates the batch x (one sample per column, at grid()[0]) to grid().back() in
+    /// place, calling `net` `stages` times per step (see common.hpp for the Network concept).
+    /// The workspace must have been made for this solver's tableau and x's shape.
+    /// Throws std::invalid_argument, before any network call and without touching x, when x
+    /// is empty or not finite or the workspace does not fit. Allocates nothing.
+    ///
+    /// A non-finite (or reshaped) network output ends the run. The stages of a step are not
+    /// states of the grid, so then x holds the state at the start of the failed step,
+    /// grid()[result.steps] (result.steps = steps completed), while result.failed_time is
+    /// the time of the rejected call (a stage time of that step, see table()) and
+    /// result.nfe counts every call made, the rejected one included.
+    template <class Network, class Scalar>
+    sample_result sample(Network&& net, state<Scalar>& x, rk_workspace<Scalar>& ws) const;
+
+    /// The same with a workspace allocated for this call.
+    template <class Network, class Scalar>
+    sample_result sample(Network&& net, state<Scalar>& x) const;
+
+private:
+    template <class Schedule>
+    void build(const Schedule& sch) {
+        const int n = steps();
+        table_.assign(std::size_t(n), rk_step{});
+        conv_.assign(std::size_t(n) * std::size_t(stages), detail::conversion{});
+        for (int k = 0; k < n; ++k) {
+            const auto ku = std::size_t(k);
+            rk_step& row = table_[ku];
+            row.t_from = grid_[ku];
+            row.t_to = grid_[ku + 1];
+            const double rho0 = sch.rho(row.t_from), rho1 = sch.rho(row.t_to);
+            const double alpha0 = sch.alpha(row.t_from), alpha1 = sch.alpha(row.t_to);
+            row.h = rho1 - rho0;
+            row.x_coef = alpha1 / alpha0;
+            for (int i = 0; i < stages; ++i) {
+                const auto iu = std::size_t(i);
+                const double c = Tableau::c[i];
+                double t = c == 0.0 ? row.t_from : c == 1.0 ? row.t_to : sch.t_from_rho(rho0 + c * row.h);
+                // rho is increasing, so the stage time lies in the step; t_from_rho may miss it by
+                // round-off near the ends (c close to 0 or 1), which is clamped away
+                const double slack = 1e-9 * (row.t_from - row.t_to);
+                if (!(std::isfinite(t) && t >= row.t_to - slack && t <= row.t_from + slack))
+                    detail::fail("rk_solver",
+                                 "stage time t(rho) of step " + std::to_string(k) + ", stage " + std::to_string(i), t,
+                                 "must lie in the step [" + detail::format_double(row.t_to) + ", " +
+                                     detail::format_double(row.t_from) +
+                                     "]: the schedule's t_from_rho does not invert its rho");
+                t = std::min(std::max(t, row.t_to), row.t_from);
+                const double alpha = sch.alpha(t);
+                row.stage_t[iu] = t;
+                row.stage_x_coef[iu] = alpha / alpha0;
+                for (int j = 0; j < i; ++j) row.stage_c[iu][std::size_t(j)] = alpha * row.h * Tableau::a[i][j];
+                row.b_c[iu] = alpha1 * row.h * Tableau::b[i];
+                conv_[ku * std::size_t(stages) + iu] =
+                    detail::make_conversion(opt_.output, prediction::noise, alpha, sch.sigma(t));
+            }
+        }
+    }
+
+    template <class Scalar>
+    using eps_pointers = std::array<const state<Scalar>*, std::size_t(Tableau::stages)>;
+
+    template <int I, class Network, class Scalar>
+    bool run_stage(Network& net, state<Scalar>& x, rk_workspace<Scalar>& ws, const eps_pointers<Scalar>& eps, int k,
+                   sample_result& r) const;
+
+    template <class Network, class Scalar, std::size_t... I>
+    bool run_step(Network& net, state<Scalar>& x, rk_workspace<Scalar>& ws, const eps_pointers<Scalar>& eps, int k,
+                  sample_result& r, std::index_sequence<I...>) const;
+
+    rk_options opt_;
+    std::vector<double> grid_;
+    std::vector<rk_step> table_;
+    std::vector<detail::conversion> conv_;  // per network call: step k, stage i at k * stages + i
+};
+
+/// The memory a run needs besides the state: one eps buffer per stage and, with more than
+/// one stage, one buffer for the stage state. Made once, reused by any number of runs of
+/// solvers with at most as many stages, on batches of the same shape. Not to be shared by
+/// two runs at the same time.
+template <class Scalar>
+class rk_workspace {
+public:
+    template <class Tableau>
+    rk_workspace(const rk_solver<Tableau>& /*solver*/, Eigen::Index rows, Eigen::Index cols)
+        : eps_(std::size_t(Tableau::stages)) {
+        if (rows < 1 || cols < 1)
+            detail::fail("rk_workspace", "shape", std::to_string(rows) + "x" + std::to_string(cols),
+                         "must have at least one row and one column");
+        for (auto& e : eps_) e.resize(rows, cols);
+        if (Tableau::stages > 1) stage_.resize(rows, cols);
+    }
+
+    Eigen::Index rows() const { return eps_.front().rows(); }
+    Eigen::Index cols() const { return eps_.front().cols(); }
+    int stages() const { return int(eps_.size()); }
+
+private:
+    template <class T>
+    friend class rk_solver;
+    std::vector<state<Scalar>> eps_;
+    state<Scalar> stage_;
+};
+
+template <class Tableau>
+template <int I, class Network, class Scalar>
+bool rk_solver<Tableau>::run_stage(Network& net, state<Scalar>& x, rk_workspace<Scalar>& ws,
+                                   const eps_pointers<Scalar>& eps, int k, sample_result& r) const {
+    const rk_step& row = table_[std::size_t(k)];
+    const state<Scalar>* in = &x;  // stage 0 is the state at the start of the step (c_0 = 0)
+    if constexpr (I > 0) {
+        detail::fused_update_terms(ws.stage_, x, row.stage_x_coef[I], row.stage_c[I].data(), eps,
+                                   detail::rk_terms<Tableau, I>{});
+        in = &ws.stage_;
+    }
+    const double t = row.stage_t[I];
+    const status st = detail::evaluate(net, *in, t, ws.eps_[std::size_t(I)],
+                                       conv_[std::size_t(k) * std::size_t(stages) + std::size_t(I)], r);
+    if (st == status::success) return true;
+    r.status = st;
+    r.failed_time = t;
+    return false;
+}
+
+template <class Tableau>
+template <class Network, class Scalar, std::size_t... I>
+bool rk_solver<Tableau>::run_step(Network& net, state<Scalar>& x, rk_workspace<Scalar>& ws,
+                                  const eps_pointers<Scalar>& eps, int k, sample_result& r,
+                                  std::index_sequence<I...>) const {
+    // the stages in order, stopping at the first failed call
+    if (!(run_stage<int(I)>(net, x, ws, eps, k, r) && ...)) return false;
+    const rk_step& row = table_[std::size_t(k)];
+    detail::fused_update_terms(x, x, row.x_coef, row.b_c.data(), eps, detail::rk_terms<Tableau, stages>{});
+    return true;
+}
+
+template <class Tableau>
+template <class Network, class Scalar>
+sample_result rk_solver<Tableau>::sample(Network&& net, state<Scalar>& x, rk_workspace<Scalar>& ws) const {
+    detail::check_state("rk_solver::sample", x);
+    if (ws.stages() < stages || ws.rows() != x.rows() || ws.cols() != x.cols() ||
+        (stages > 1 && (ws.stage_.rows() != x.rows() || ws.stage_.cols() != x.cols())))
+        detail::fail("rk_solver::sample", "workspace",
+                     std::to_string(ws.rows()) + "x" + std::to_string(ws.cols()) + " with " +
+                         std::to_string(ws.stages()) + " stages",
+                     "does not fit this solver (" + std::to_string(stages) + " stages) and x (" +
+                         std::to_string(x.rows()) + "x" + std::to_string(x.cols()) +
+                         "): make it with rk_workspace(solver, x.rows(), x.cols())");
+
+    eps_pointers<Scalar> eps{};
+    for (int i = 0; i < stages; ++i) eps[std::size_t(i)] = &ws.eps_[std::size_t(i)];
+
+    sample_result r;
+    const int n = steps();
+    for (int k = 0; k < n; ++k) {
+        if (!run_step(net, x, ws, eps, k, r, std::make_index_sequence<std::size_t(stages)>{})) return r;
+        r.steps = k + 1;
+    }
+    return r;
+}
+
+template <class Tableau>
+template <class Network, class Scalar>
+sample_result rk_solver<Tableau>::sample(Network&& net, state<Scalar>& x) const {
+    detail::check_state("rk_solver::sample", x);
+    rk_workspace<Scalar> ws(*this, x.rows(), x.cols());
+    return sample(net, x, ws);
+}
+
+}  // namespace deis

@@ -107,7 +107,11 @@ void write_samples(const std::string& path, const Eigen::MatrixBase<Derived>& x)
             }
             out << '\n';
         }
-        if (!out) throw std::runtime_error(path + ": write failed");
+        out.close();  // flushes: a full disk shows here
+        if (!out) {
+            std::remove(tmp.c_str());
+            throw std::runtime_error(path + ": write failed");
+        }
     }
     if (std::rename(tmp.c_str(), path.c_str()) != 0) {
         std::remove(tmp.c_str());

@@ -1,0 +1,733 @@
+// The command-line program deis-sample, run as a separate process: every kind of bad input
+// fails with one line on stderr and no output file; the reference samples are reproduced
+// through it; --float, --model-output, the schedule options and the defaults are checked
+// against closed forms and identities.
+//
+// DEIS_SAMPLE_EXE (the program's path) is defined by tests/CMakeLists.txt only when the
+// examples are built; without it this file has no tests.
+#ifdef DEIS_SAMPLE_EXE
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "catch.hpp"
+#include "support/csv_io.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using args_t = std::vector<std::string>;
+
+struct cli_result {
+    int code = -1;  // exit status, or -1 when the program did not exit normally
+    std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::string quote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+std::string join(const args_t& a) {
+    std::string s;
+    for (const auto& x : a) s += (s.empty() ? "" : " ") + x;
+    return s;
+}
+
+// A fresh scratch directory under the build tree (beside the program), one per test run
+// (ctest runs test cases in parallel processes), removed at the end. Inputs are written in
+// it; outputs go to its subdirectory out/, which a failed run must leave empty.
+class scratch {
+public:
+    scratch() {
+        static std::atomic<int> counter{0};
+        dir_ = fs::path(DEIS_SAMPLE_EXE).parent_path() / "cli-test" /
+               (std::to_string(::getpid()) + "-" + std::to_string(counter++));
+        fs::remove_all(dir_);
+        fs::create_directories(dir_ / "out");
+    }
+    ~scratch() {
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+    }
+    scratch(const scratch&) = delete;
+    scratch& operator=(const scratch&) = delete;
+
+    std::string path(const std::string& name) const { return (dir_ / name).string(); }
+    std::string out_path(const std::string& name = "x0.csv") const { return (dir_ / "out" / name).string(); }
+
+    std::string write(const std::string& name, const std::string& text) const {
+        std::ofstream(dir_ / name, std::ios::binary) << text;
+        return path(name);
+    }
+
+    std::vector<std::string> out_files() const {
+        std::vector<std::string> v;
+        for (const auto& e : fs::directory_iterator(dir_ / "out")) v.push_back(e.path().filename().string());
+        return v;
+    }
+
+    cli_result run(const args_t& args) const {
+        std::string cmd = quote(DEIS_SAMPLE_EXE);
+        for (const auto& a : args) cmd += " " + quote(a);
+        const fs::path o = dir_ / "stdout.txt", e = dir_ / "stderr.txt";
+        cmd += " >" + quote(o.string()) + " 2>" + quote(e.string()) + " </dev/null";
+        const int status = std::system(cmd.c_str());
+        cli_result r;
+        r.code = status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        r.out = slurp(o);
+        r.err = slurp(e);
+        return r;
+    }
+
+private:
+    fs::path dir_;
+};
+
+// args with option `opt` set to `value` (replaced if present, appended if not).
+args_t set(args_t a, const std::string& opt, const std::string& value) {
+    for (std::size_t i = 0; i + 1 < a.size(); ++i)
+        if (a[i] == opt) {
+            a[i + 1] = value;
+            return a;
+        }
+    a.push_back(opt);
+    a.push_back(value);
+    return a;
+}
+
+// args without option `opt` (and its value).
+args_t drop(args_t a, const std::string& opt) {
+    for (std::size_t i = 0; i + 1 < a.size(); ++i)
+        if (a[i] == opt) {
+            a.erase(a.begin() + long(i), a.begin() + long(i) + 2);
+            break;
+        }
+    return a;
+}
+
+// The value given to option `opt` in args ("" when absent).
+std::string value_of(const args_t& a, const std::string& opt) {
+    for (std::size_t i = 0; i + 1 < a.size(); ++i)
+        if (a[i] == opt) return a[i + 1];
+    return "";
+}
+
+args_t add(args_t a, const args_t& more) {
+    a.insert(a.end(), more.begin(), more.end());
+    return a;
+}
+
+std::size_t count_lines(const std::string& s) {
+    std::size_t n = 0;
+    for (char c : s) n += c == '\n';
+    return n;
+}
+
+std::string reference(const std::string& name) { return std::string(DEIS_REFERENCE_DIR) + "/" + name; }
+
+// Samples as written by the program (one per row) or in the reference data.
+Eigen::MatrixXd read(const std::string& path) { return deis_tools::read_samples(path); }
+
+// A successful run: exit 0, "nfe=<count>\n" and nothing else on stdout, nothing on stderr.
+void require_success(const cli_result& r, int nfe) {
+    INFO("stderr: " << r.err);
+    REQUIRE(r.code == 0);
+    CHECK(r.out == "nfe=" + std::to_string(nfe) + "\n");
+    CHECK(r.err.empty());
+}
+
+// The valid inputs the bad-input cases start from: a 2-D mixture of two components and
+// five points.
+struct inputs {
+    const scratch& s;
+    std::string mix_csv, mix_json, noise;
+
+    explicit inputs(const scratch& sc) : s(sc) {
+        mix_csv = s.write("mix.csv", "mu0,mu1,std0,std1,weight\n-1,0,0.5,0.5,0.5\n1,0.5,0.4,0.6,0.5\n");
+        mix_json = s.write("mix.json", R"({"weights": [0.5, 0.5], "means": [[-1, 0], [1, 0.5]],
+                                          "stds": [[0.5, 0.5], [0.4, 0.6]]})");
+        noise = s.write("noise.csv", "0.1,-0.2\n1.5,0.3\n-0.7,-1.1\n2.2,1.9\n-0.05,0.8\n");
+    }
+
+    args_t base() const {
+        return {"--mixture-csv", mix_csv,    "--noise", noise,    "--out",   s.out_path(), "--schedule",
+                "vp-linear",     "--method", "tab",     "--grid", "t-power", "--steps",    "4"};
+    }
+};
+
+struct bad_case {
+    std::string name;
+    args_t args;
+    int code;                           // the documented exit code
+    std::vector<std::string> mentions;  // what the one stderr line must name
+};
+
+// Exit codes documented in docs/deis-sample.md.
+constexpr int exit_usage = 1, exit_input = 2, exit_run = 3, exit_write = 4;
+
+}  // namespace
+
+TEST_CASE("deis-sample: the valid base case runs", "[cli]") {
+    scratch s;
+    inputs in(s);
+    require_success(s.run(in.base()), 4);
+    const Eigen::MatrixXd x = read(s.out_path());
+    CHECK(x.rows() == 2);
+    CHECK(x.cols() == 5);
+    CHECK(s.out_files() == std::vector<std::string>{"x0.csv"});  // no temporary left behind
+    require_success(s.run(set(drop(in.base(), "--mixture-csv"), "--mixture", in.mix_json)), 4);
+    // the JSON and CSV forms of the same mixture give the same samples, bit for bit
+    CHECK(read(s.out_path()) == x);
+}
+
+TEST_CASE("deis-sample: bad input fails with one line on stderr and no output file", "[cli]") {
+    scratch s;
+    inputs in(s);
+    const args_t b = in.base();
+    const auto file = [&](const std::string& name, const std::string& text) { return s.write(name, text); };
+    const std::string mix_head = "mu0,mu1,std0,std1,weight\n";
+
+    const std::vector<bad_case> cases = {
+        // files
+        {"missing mixture CSV", set(b, "--mixture-csv", s.path("nope.csv")), exit_input, {"nope.csv"}},
+        {"missing mixture JSON",
+         set(drop(b, "--mixture-csv"), "--mixture", s.path("nope.json")),
+         exit_input,
+         {"nope.json"}},
+        {"missing noise", set(b, "--noise", s.path("absent.csv")), exit_input, {"absent.csv"}},
+        {"unreadable noise (a directory)", set(b, "--noise", s.path("out")), exit_input, {s.path("out")}},
+        {"empty noise", set(b, "--noise", file("empty.csv", "")), exit_input, {"empty.csv"}},
+        {"ragged noise row", set(b, "--noise", file("ragged.csv", "0.1,0.2\n0.3\n")), exit_input, {"ragged.csv:2"}},
+        {"non-numeric noise",
+         set(b, "--noise", file("text.csv", "0.1,0.2\n0.1,abc\n")),
+         exit_input,
+         {"text.csv:2", "abc"}},
+        {"NaN in noise", set(b, "--noise", file("nan.csv", "0.1,nan\n")), exit_input, {"nan.csv:1", "nan"}},
+        {"Inf in noise", set(b, "--noise", file("inf.csv", "0.1,0.2\n-inf,0\n")), exit_input, {"inf.csv:2", "-inf"}},
+        {"noise dimension differs from the mixture's",
+         set(b, "--noise", file("three.csv", "0.1,0.2,0.3\n")),
+         exit_input,
+         {"three.csv", "dimension 3", "dimension 2"}},
+        {"noise too large for --float",
+         add(set(b, "--noise", file("big.csv", "0,0\n1e39,0\n")), {"--float"}),
+         exit_input,
+         {"big.csv:2", "float"}},
+        {"NaN in mixture CSV",
+         set(b, "--mixture-csv", file("mnan.csv", mix_head + "-1,0,nan,0.5,0.5\n")),
+         exit_input,
+         {"mnan.csv:2", "nan"}},
+        {"Inf in mixture CSV",
+         set(b, "--mixture-csv", file("minf.csv", mix_head + "-1,0,0.5,0.5,inf\n")),
+         exit_input,
+         {"minf.csv:2", "inf"}},
+        {"ragged mixture CSV",
+         set(b, "--mixture-csv", file("mrag.csv", mix_head + "-1,0,0.5,0.5\n")),
+         exit_input,
+         {"mrag.csv:2"}},
+        {"mixture CSV with a wrong header",
+         set(b, "--mixture-csv", file("mhead.csv", "a,b,c,d,e\n1,1,1,1,1\n")),
+         exit_input,
+         {"mhead.csv", "header"}},
+        {"zero std in mixture CSV",
+         set(b, "--mixture-csv", file("mstd.csv", mix_head + "-1,0,0.5,0.5,0.5\n1,0,0.5,0,0.5\n")),
+         exit_input,
+         {"mstd.csv", "stds(1, 1)", "> 0"}},
+        {"negative weight in mixture CSV",
+         set(b, "--mixture-csv", file("mw.csv", mix_head + "-1,0,0.5,0.5,-0.5\n1,0,0.5,0.5,0.5\n")),
+         exit_input,
+         {"mw.csv", "weights[0]", "-0.5"}},
+        {"NaN in mixture JSON",
+         set(drop(b, "--mixture-csv"), "--mixture",
+             file("jnan.json", R"({"weights": [NaN], "means": [[0, 0]], "stds": [[1, 1]]})")),
+         exit_input,
+         {"jnan.json", "JSON"}},
+        {"Inf in mixture JSON",
+         set(drop(b, "--mixture-csv"), "--mixture",
+             file("jinf.json", R"({"weights": [1], "means": [[0, 1e999]], "stds": [[1, 1]]})")),
+         exit_input,
+         {"jinf.json", "1e999"}},
+        {"zero weight in mixture JSON",
+         set(drop(b, "--mixture-csv"), "--mixture",
+             file("jw.json", R"({"weights": [1, 0], "means": [[0, 0], [1, 1]], "stds": [[1, 1], [1, 1]]})")),
+         exit_input,
+         {"jw.json", "weights[1]", "> 0"}},
+        {"negative std in mixture JSON",
+         set(drop(b, "--mixture-csv"), "--mixture",
+             file("js.json", R"({"weights": [1], "means": [[0, 0]], "stds": [[1, -2]]})")),
+         exit_input,
+         {"js.json", "stds(1, 0)", "-2"}},
+        {"mixture JSON without stds",
+         set(drop(b, "--mixture-csv"), "--mixture", file("jmiss.json", R"({"weights": [1], "means": [[0, 0]]})")),
+         exit_input,
+         {"jmiss.json", "stds"}},
+        {"mixture JSON with a string for a number",
+         set(drop(b, "--mixture-csv"), "--mixture",
+             file("jstr.json", R"({"weights": ["nan"], "means": [[0, 0]], "stds": [[1, 1]]})")),
+         exit_input,
+         {"jstr.json"}},
+        {"mixture and noise dimension differ (JSON)",
+         set(drop(b, "--mixture-csv"), "--mixture",
+             file("j3.json", R"({"weights": [1], "means": [[0, 0, 0]], "stds": [[1, 1, 1]]})")),
+         exit_input,
+         {"dimension 2", "dimension 3", "j3.json"}},
+        // options
+        {"unknown method", set(b, "--method", "dpm"), exit_usage, {"--method", "dpm"}},
+        {"unknown tableau", add(set(b, "--method", "rk"), {"--tableau", "rk5"}), exit_usage, {"--tableau", "rk5"}},
+        {"tableau with a multistep method", add(b, {"--tableau", "rk4"}), exit_usage, {"--tableau", "tab"}},
+        {"order above 3", add(b, {"--order", "4"}), exit_usage, {"--order", "4"}},
+        {"negative order", add(b, {"--order", "-1"}), exit_usage, {"--order", "-1"}},
+        {"order 1 for ddim", add(set(b, "--method", "ddim"), {"--order", "1"}), exit_usage, {"--order", "ddim"}},
+        {"order not the tableau's",
+         add(set(b, "--method", "rk"), {"--tableau", "heun2", "--order", "3"}),
+         exit_usage,
+         {"--order", "3", "heun2"}},
+        {"order not rk4's (default tableau)",
+         add(set(b, "--method", "rk"), {"--order", "2"}),
+         exit_usage,
+         {"--order", "rk4"}},
+        {"zero steps", set(b, "--steps", "0"), exit_usage, {"--steps", "0"}},
+        {"non-integer steps", set(b, "--steps", "2.5"), exit_usage, {"--steps", "2.5"}},
+        {"zero grid power", add(b, {"--grid-power", "0"}), exit_usage, {"--grid-power", "0"}},
+        {"negative grid power",
+         add(set(b, "--grid", "rho-power"), {"--grid-power", "-7"}),
+         exit_usage,
+         {"--grid-power", "-7"}},
+        {"grid power with log-rho",
+         add(set(b, "--grid", "log-rho"), {"--grid-power", "2"}),
+         exit_usage,
+         {"--grid-power", "log-rho"}},
+        {"unknown grid", set(b, "--grid", "uniform"), exit_usage, {"--grid", "uniform"}},
+        {"t-end equal to t-max", add(b, {"--t-end", "1"}), exit_usage, {"--t-end", "--t-max"}},
+        {"t-end above t-max", add(b, {"--t-max", "0.5", "--t-end", "0.7"}), exit_usage, {"--t-end", "0.7"}},
+        {"t-end zero on a VP schedule", add(b, {"--t-end", "0"}), exit_usage, {"--t-end", "0"}},
+        {"t-end not finite", add(b, {"--t-end", "nan"}), exit_usage, {"--t-end", "nan"}},
+        {"beta-max below beta-min",
+         add(b, {"--beta-min", "2", "--beta-max", "1"}),
+         exit_usage,
+         {"--beta-max", "--beta-min"}},
+        {"beta-max equal to beta-min", add(b, {"--beta-min", "2", "--beta-max", "2"}), exit_usage, {"--beta-max"}},
+        {"negative beta-min", add(b, {"--beta-min", "-0.1"}), exit_usage, {"--beta-min", "-0.1"}},
+        {"infinite beta-max", add(b, {"--beta-max", "inf"}), exit_usage, {"--beta-max", "inf"}},
+        {"beta option with ve",
+         add(set(b, "--schedule", "ve"), {"--beta-max", "10"}),
+         exit_usage,
+         {"--beta-max", "ve"}},
+        {"sigma-max below sigma-min",
+         add(set(b, "--schedule", "ve"), {"--sigma-min", "5", "--sigma-max", "1"}),
+         exit_usage,
+         {"--sigma-max", "--sigma-min"}},
+        {"zero sigma-min", add(set(b, "--schedule", "ve"), {"--sigma-min", "0"}), exit_usage, {"--sigma-min", "0"}},
+        {"sigma option with vp-linear", add(b, {"--sigma-max", "10"}), exit_usage, {"--sigma-max", "vp-linear"}},
+        {"t-max outside ve's domain",
+         add(set(b, "--schedule", "ve"), {"--t-max", "1.5"}),
+         exit_usage,
+         {"--t-max", "1.5"}},
+        {"t-max at vp-cosine's singularity",
+         add(set(b, "--schedule", "vp-cosine"), {"--t-max", "1"}),
+         exit_usage,
+         {"--t-max", "1"}},
+        {"non-positive t-max on vp-linear", add(b, {"--t-max", "0", "--t-end", "-1"}), exit_usage, {"--t-max", "0"}},
+        {"unknown schedule", set(b, "--schedule", "vp-quadratic"), exit_usage, {"--schedule", "vp-quadratic"}},
+        {"unknown option", add(b, {"--bogus", "1"}), exit_usage, {"--bogus"}},
+        {"unknown option without the required ones", {"--bogus"}, exit_usage, {"--bogus"}},
+        {"stray argument", add(b, {"stray"}), exit_usage, {"stray"}},
+        {"option given twice", add(b, {"--steps", "5"}), exit_usage, {"--steps", "more than once"}},
+        {"both mixture options", add(b, {"--mixture", in.mix_json}), exit_usage, {"--mixture", "--mixture-csv"}},
+        {"no mixture option", drop(b, "--mixture-csv"), exit_usage, {"--mixture", "--mixture-csv"}},
+        {"no steps", drop(b, "--steps"), exit_usage, {"--steps"}},
+        {"no noise", drop(b, "--noise"), exit_usage, {"--noise"}},
+        {"no output", drop(b, "--out"), exit_usage, {"--out"}},
+        {"unknown model output", add(b, {"--model-output", "logits"}), exit_usage, {"--model-output", "logits"}},
+        {"unknown prediction", add(b, {"--predict", "score"}), exit_usage, {"--predict", "score"}},
+        {"corrector with ipndm",
+         add(set(b, "--method", "ipndm"), {"--corrector"}),
+         exit_usage,
+         {"--corrector", "ipndm"}},
+        {"corrector with rk", add(set(b, "--method", "rk"), {"--corrector"}), exit_usage, {"--corrector", "rk"}},
+        {"data prediction with rk",
+         add(set(b, "--method", "rk"), {"--predict", "data"}),
+         exit_usage,
+         {"--predict", "rk"}},
+        // the run: 1e300 makes the mixture's log-density overflow, so eps is NaN at t = 1
+        {"non-finite network output",
+         set(b, "--noise", file("huge.csv", "0,0\n1e300,0\n")),
+         exit_run,
+         {"non-finite", "t = 1 ", "step 1 of 4"}},
+        {"non-finite network output (rk)",
+         set(set(b, "--method", "rk"), "--noise", file("huge.csv", "0,0\n1e300,0\n")),
+         exit_run,
+         {"non-finite", "t = 1 ", "step 1 of 4"}},
+        // writing
+        {"output directory missing",
+         set(b, "--out", s.out_path("no-such-dir/x0.csv")),
+         exit_write,
+         {"no-such-dir/x0.csv"}},
+    };
+
+    for (const auto& c : cases) {
+        DYNAMIC_SECTION(c.name) {
+            const cli_result r = s.run(c.args);
+            INFO("args: " << join(c.args));
+            INFO("stderr: " << r.err);
+            CHECK(r.code == c.code);
+            CHECK(r.out.empty());
+            // exactly one line, terminated by a newline
+            CHECK(count_lines(r.err) == 1);
+            CHECK((!r.err.empty() && r.err.back() == '\n'));
+            for (const auto& m : c.mentions) {
+                INFO("must mention: " << m);
+                CHECK(r.err.find(m) != std::string::npos);
+            }
+            // no output file, no temporary
+            CHECK(s.out_files().empty());
+        }
+    }
+}
+
+TEST_CASE("deis-sample: an output path that cannot be renamed into leaves no temporary behind", "[cli]") {
+    scratch s;
+    inputs in(s);
+    // --out names an existing directory: the temporary is written, the rename fails
+    fs::create_directories(s.out_path("dir"));
+    const cli_result r = s.run(set(in.base(), "--out", s.out_path("dir")));
+    INFO("stderr: " << r.err);
+    CHECK(r.code == exit_write);
+    CHECK(r.out.empty());
+    CHECK(count_lines(r.err) == 1);
+    CHECK(r.err.find(s.out_path("dir")) != std::string::npos);
+    CHECK(s.out_files() == std::vector<std::string>{"dir"});
+    CHECK(fs::is_directory(s.out_path("dir")));
+}
+
+TEST_CASE("deis-sample: a failed write (full disk) leaves neither the output nor the temporary", "[cli]") {
+    if (!fs::exists("/dev/full")) {
+        WARN("no /dev/full: skipped");
+        return;
+    }
+    scratch s;
+    inputs in(s);
+    // the temporary (output + ".tmp") leads to /dev/full, where every write fails with ENOSPC
+    fs::create_symlink("/dev/full", s.out_path("x0.csv.tmp"));
+    const cli_result r = s.run(in.base());
+    INFO("stderr: " << r.err);
+    CHECK(r.code == exit_write);
+    CHECK(r.out.empty());
+    CHECK(count_lines(r.err) == 1);
+    CHECK(r.err.find(s.out_path()) != std::string::npos);
+    CHECK(s.out_files().empty());
+}
+
+TEST_CASE("deis-sample: --help prints the usage and exits 0", "[cli]") {
+    scratch s;
+    const cli_result r = s.run({"--help"});
+    CHECK(r.code == 0);
+    CHECK(r.out.find("--mixture-csv") != std::string::npos);
+    CHECK(r.out.find("--model-output") != std::string::npos);
+    CHECK(r.err.empty());
+}
+
+namespace {
+
+// The invocation that reproduces a file of shared/reference/samples, from its name
+// <impl>__<method>__o<order>__<grid>__s<steps>.csv; also the expected nfe.
+struct reference_run {
+    args_t args;
+    int nfe = 0;
+    bool rk = false;
+};
+
+reference_run parse_reference_name(const std::string& stem) {
+    std::vector<std::string> p;
+    for (std::size_t pos = 0;;) {
+        const std::size_t next = stem.find("__", pos);
+        p.push_back(stem.substr(pos, next == std::string::npos ? std::string::npos : next - pos));
+        if (next == std::string::npos) break;
+        pos = next + 2;
+    }
+    REQUIRE(p.size() == 5);
+    REQUIRE(p[2].size() == 2);
+    REQUIRE(p[2][0] == 'o');
+    REQUIRE(p[4][0] == 's');
+    const std::string order = p[2].substr(1), steps = p[4].substr(1);
+    reference_run r;
+    r.nfe = std::stoi(steps);
+    if (p[0] == "deis-exactcoef" && p[1] == "t_ab") {
+        r.args = {"--method", "tab"};
+    } else if (p[0] == "deis-exactcoef" && p[1] == "rho_ab") {
+        r.args = {"--method", "rhoab"};
+    } else if (p[0] == "deis-official" && p[1] == "ipndm") {
+        r.args = {"--method", "ipndm"};
+    } else if (p[0] == "deis-official" && p[1].rfind("rho_rk-", 0) == 0) {
+        const std::string t = p[1].substr(7);
+        const std::string tableau = t == "2heun" ? "heun2" : t == "3kutta" ? "kutta3" : t == "4rk" ? "rk4" : "";
+        INFO("tableau " << t);
+        REQUIRE(!tableau.empty());
+        r.args = {"--method", "rk", "--tableau", tableau};
+        r.nfe *= std::stoi(order);  // stages = order for these three tableaux
+        r.rk = true;
+    } else {
+        FAIL("unrecognised reference file " << stem);
+    }
+    r.args = add(r.args, {"--order", order, "--steps", steps});
+    if (p[3] == "t2")
+        r.args = add(r.args, {"--grid", "t-power", "--grid-power", "2"});
+    else if (p[3] == "t1")
+        r.args = add(r.args, {"--grid", "t-power", "--grid-power", "1"});
+    else if (p[3] == "log")
+        r.args = add(r.args, {"--grid", "log-rho"});
+    else
+        FAIL("unrecognised grid in " << stem);
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("deis-sample: reproduces every reference sample file", "[cli][reference]") {
+    scratch s;
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(reference("samples")))
+        if (e.path().extension() == ".csv") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    REQUIRE(files.size() >= 38);  // the README's list: 32 exactcoef, 2 ipndm, 4 rho_rk
+
+    for (const auto& f : files) {
+        DYNAMIC_SECTION(f.stem().string()) {
+            const reference_run rr = parse_reference_name(f.stem().string());
+            const args_t args = add({"--mixture-csv", reference("gmm2d_components.csv"), "--noise",
+                                     reference("gmm2d_xT.csv"), "--out", s.out_path(), "--schedule", "vp-linear"},
+                                    rr.args);
+            INFO("args: " << join(rr.args));
+            require_success(s.run(args), rr.nfe);
+            const Eigen::MatrixXd x = read(s.out_path()), ref = read(f.string());
+            REQUIRE(x.rows() == ref.rows());
+            REQUIRE(x.cols() == ref.cols());
+            // The README: the same method agrees with these files to about 1e-10 sample by
+            // sample (the official code in float64; measured here up to ~6e-13 for the AB
+            // files); 1e-9 leaves room for the 17-digit round trip through the files.
+            const double err = (x - ref).cwiseAbs().maxCoeff();
+            INFO("max abs difference " << err);
+            CHECK(err <= 1e-9);
+        }
+    }
+}
+
+TEST_CASE("deis-sample: rk's nfe line is stages * steps for every tableau", "[cli]") {
+    scratch s;
+    const std::vector<std::pair<std::string, int>> tableaux = {{"euler", 1},  {"heun2", 2},  {"midpoint2", 2},
+                                                               {"kutta3", 3}, {"ral3", 3},   {"heun3", 3},
+                                                               {"vdh3", 3},   {"ssprk3", 3}, {"rk4", 4}};
+    inputs in(s);
+    for (const auto& [name, stages] : tableaux) {
+        DYNAMIC_SECTION(name) {
+            require_success(s.run(add(set(set(in.base(), "--method", "rk"), "--steps", "3"), {"--tableau", name})),
+                            3 * stages);
+        }
+    }
+}
+
+TEST_CASE("deis-sample: --float agrees with double", "[cli]") {
+    scratch s;
+    const args_t common = {"--mixture-csv", reference("gmm2d_components.csv"),
+                           "--noise",       reference("gmm2d_xT.csv"),
+                           "--schedule",    "vp-linear",
+                           "--grid",        "t-power",
+                           "--steps",       "10"};
+    const std::vector<args_t> methods = {{"--method", "tab"},
+                                         {"--method", "rhoab", "--corrector"},
+                                         {"--method", "ipndm"},
+                                         {"--method", "tab", "--predict", "data"},
+                                         {"--method", "rk", "--tableau", "rk4"}};
+    for (const auto& m : methods) {
+        DYNAMIC_SECTION(join(m)) {
+            const int nfe = m[1] == "rk" ? 40 : 10;
+            require_success(s.run(add(add(common, m), {"--out", s.out_path("d.csv")})), nfe);
+            require_success(s.run(add(add(common, m), {"--out", s.out_path("f.csv"), "--float"})), nfe);
+            const Eigen::MatrixXd d = read(s.out_path("d.csv")), f = read(s.out_path("f.csv"));
+            // Relative in norm over the whole batch. Float rounding (6e-8) is amplified by the
+            // cancellation in the first steps (x_coef = alpha_{k+1}/alpha_k is about 20 there)
+            // and by the flow near the boundaries between modes: measured 5.8e-7 to 8e-7 here.
+            // Single samples near a boundary differ by up to ~4e-5 relative, so the check is
+            // on the norm, not sample by sample.
+            const double rel = (f - d).norm() / d.norm();
+            INFO("relative difference " << rel);
+            CHECK(rel <= 1e-5);
+            CHECK(rel > 0.0);  // the float run really ran in float
+        }
+    }
+}
+
+TEST_CASE("deis-sample: --model-output x0, v and score give the samples of eps", "[cli]") {
+    scratch s;
+    const args_t common = {"--mixture-csv", reference("gmm2d_components.csv"),
+                           "--noise",       reference("gmm2d_xT.csv"),
+                           "--schedule",    "vp-linear",
+                           "--grid",        "t-power",
+                           "--steps",       "10"};
+    const std::vector<args_t> methods = {{"--method", "tab"},
+                                         {"--method", "tab", "--predict", "data"},
+                                         {"--method", "ipndm"},
+                                         {"--method", "ddim", "--corrector"},
+                                         {"--method", "rk", "--tableau", "kutta3"}};
+    for (const auto& m : methods) {
+        const int nfe = m[1] == "rk" ? 30 : 10;
+        for (const std::string output : {"x0", "v", "score"}) {
+            DYNAMIC_SECTION(join(m) << " --model-output " << output) {
+                require_success(s.run(add(add(common, m), {"--out", s.out_path("eps.csv")})), nfe);
+                require_success(s.run(add(add(common, m), {"--out", s.out_path("o.csv"), "--model-output", output})),
+                                nfe);
+                const Eigen::MatrixXd e = read(s.out_path("eps.csv")), o = read(s.out_path("o.csv"));
+                // The conversions are exact in exact arithmetic; the round trip costs a few
+                // ulps of x/sigma and x/alpha per call (measured up to 7e-13).
+                const double err = (o - e).cwiseAbs().maxCoeff();
+                INFO("max abs difference " << err);
+                CHECK(err <= 1e-9);
+            }
+        }
+    }
+}
+
+namespace {
+
+// alpha and sigma of the three schedules, written from their definitions (DESIGN.md 1).
+struct schedule_formula {
+    static constexpr double pi = 3.141592653589793238462643383279502884;
+    std::string name;
+    double b0 = 0.1, b1 = 20.0, smin = 0.01, smax = 50.0;
+    double alpha(double t) const {
+        if (name == "vp-linear") return std::exp(-0.25 * t * t * (b1 - b0) - 0.5 * t * b0);
+        if (name == "vp-cosine") return std::cos(0.5 * pi * (t + 0.008) / 1.008);
+        return 1.0;
+    }
+    double sigma(double t) const {
+        if (name == "ve") return smin * std::pow(smax / smin, t);
+        const double a = alpha(t);
+        return std::sqrt(1.0 - a * a);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("deis-sample: every schedule and its options against the exact flow of one Gaussian", "[cli]") {
+    // Data N(mu, s^2) in 1-D: along the exact flow z = (x - alpha mu)/sqrt(alpha^2 s^2 +
+    // sigma^2) is constant. The noise is placed at given z at t_max and the result compared
+    // with alpha_e mu + sqrt(alpha_e^2 s^2 + sigma_e^2) z at t_end, alpha and sigma written
+    // here from the schedules' definitions.
+    scratch s;
+    const double mu = 0.5, sd = 0.7;
+    const std::string mix = s.write("g.json", R"({"weights": [1], "means": [[0.5]], "stds": [[0.7]]})");
+    const std::vector<double> z = {-2.0, -0.3, 0.1, 1.7, 3.0};
+
+    struct config {
+        schedule_formula sch;
+        double t_max, t_end;
+        args_t args;
+    };
+    const schedule_formula lin{"vp-linear"}, lin2{"vp-linear", 0.2, 15.0}, cos{"vp-cosine"}, ve{"ve"},
+        ve2{"ve", 0.1, 20.0, 0.02, 30.0};
+    const std::vector<config> configs = {
+        {lin, 1.0, 1e-3, {"--schedule", "vp-linear"}},
+        {lin2,
+         0.9,
+         0.01,
+         {"--schedule", "vp-linear", "--beta-min", "0.2", "--beta-max", "15", "--t-max", "0.9", "--t-end", "0.01"}},
+        {cos, 0.9946, 1e-3, {"--schedule", "vp-cosine"}},  // the default t-max
+        {cos, 0.9, 0.05, {"--schedule", "vp-cosine", "--t-max", "0.9", "--t-end", "0.05"}},
+        {ve, 1.0, 1e-3, {"--schedule", "ve"}},
+        {ve2,
+         0.8,
+         0.0,
+         {"--schedule", "ve", "--sigma-min", "0.02", "--sigma-max", "30", "--t-max", "0.8", "--t-end", "0"}},
+    };
+    const std::vector<args_t> methods = {{"--method", "tab", "--grid", "log-rho"},
+                                         {"--method", "tab", "--predict", "data", "--grid", "log-rho"},
+                                         {"--method", "tab", "--corrector", "--grid", "rho-power"},
+                                         {"--method", "rk", "--grid", "log-rho"}};
+    for (const auto& c : configs) {
+        const double aT = c.sch.alpha(c.t_max), sT = c.sch.sigma(c.t_max);
+        const double ae = c.sch.alpha(c.t_end), se = c.sch.sigma(c.t_end);
+        std::ostringstream noise;
+        noise.precision(17);
+        for (double zi : z) noise << aT * mu + std::sqrt(aT * aT * sd * sd + sT * sT) * zi << '\n';
+        for (const auto& m : methods) {
+            DYNAMIC_SECTION(join(c.args) << " " << join(m)) {
+                const std::string nf = s.write("g_noise.csv", noise.str());
+                const args_t args =
+                    add(add({"--mixture", mix, "--noise", nf, "--out", s.out_path(), "--steps", "200"}, c.args), m);
+                require_success(s.run(args), m[1] == "rk" ? 800 : 200);
+                const Eigen::MatrixXd x = read(s.out_path());
+                REQUIRE(x.size() == Eigen::Index(z.size()));
+                double err = 0.0;
+                for (std::size_t i = 0; i < z.size(); ++i)
+                    err = std::max(err, std::abs(x(0, Eigen::Index(i)) -
+                                                 (ae * mu + std::sqrt(ae * ae * sd * sd + se * se) * z[i])));
+                // The solvers' error at 200 steps, measured up to 5.7e-6 (vp-cosine from
+                // t = 0.9, tAB: its warm start makes it second order once eps varies at
+                // t_max); convergence checked from 25 to 800 steps. Any wrong schedule
+                // parameter or end time moves x_end by more than 5e-4 here.
+                INFO("max abs error " << err);
+                CHECK(err <= 2e-5);
+            }
+        }
+    }
+}
+
+TEST_CASE("deis-sample: defaults equal their explicit values", "[cli]") {
+    scratch s;
+    inputs in(s);
+    const args_t b = in.base();
+    // pairs of command lines that must give the same samples, bit for bit
+    const std::vector<std::pair<args_t, args_t>> pairs = {
+        {set(b, "--schedule", "vp-cosine"), add(set(b, "--schedule", "vp-cosine"), {"--t-max", "0.9946"})},
+        {b, add(b, {"--t-max", "1", "--t-end", "0.001", "--beta-min", "0.1", "--beta-max", "20"})},
+        {set(b, "--schedule", "ve"),
+         add(set(b, "--schedule", "ve"), {"--t-max", "1", "--sigma-min", "0.01", "--sigma-max", "50"})},
+        {b, add(b, {"--order", "3", "--grid-power", "2", "--predict", "noise", "--model-output", "eps"})},
+        {set(b, "--method", "ddim"), add(set(b, "--method", "ddim"), {"--order", "0"})},
+        {set(b, "--method", "ipndm"), add(set(b, "--method", "ipndm"), {"--order", "3"})},
+        {set(b, "--grid", "rho-power"), add(set(b, "--grid", "rho-power"), {"--grid-power", "7"})},
+        {set(b, "--method", "rk"), add(set(b, "--method", "rk"), {"--tableau", "rk4", "--order", "4"})},
+    };
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+        // section names must not change between runs: no scratch paths in them
+        DYNAMIC_SECTION("pair " << i) {
+            INFO(join(pairs[i].second));
+            const int nfe = value_of(pairs[i].first, "--method") == "rk" ? 16 : 4;
+            require_success(s.run(set(pairs[i].first, "--out", s.out_path("a.csv"))), nfe);
+            require_success(s.run(set(pairs[i].second, "--out", s.out_path("b.csv"))), nfe);
+            CHECK(read(s.out_path("a.csv")) == read(s.out_path("b.csv")));
+        }
+    }
+    SECTION("a value other than the default changes the samples (the option is not ignored)") {
+        require_success(s.run(set(b, "--out", s.out_path("a.csv"))), 4);
+        for (const args_t& other :
+             {add(b, {"--order", "2"}), add(b, {"--grid-power", "3"}), add(b, {"--t-end", "0.002"}),
+              add(b, {"--t-max", "0.99"}), add(b, {"--beta-min", "0.2"}), add(b, {"--beta-max", "19"}),
+              add(b, {"--predict", "data"}), add(b, {"--corrector"})}) {
+            require_success(s.run(set(other, "--out", s.out_path("b.csv"))), 4);
+            INFO(join(other));
+            CHECK(read(s.out_path("a.csv")) != read(s.out_path("b.csv")));
+        }
+    }
+}
+
+#endif  // DEIS_SAMPLE_EXE

@@ -11,8 +11,8 @@
 // and with data prediction, in u = 1/rho = alpha/sigma,
 // x_{k+1} = (sigma_{k+1}/sigma_k) x_k + sigma_{k+1} integral_{u_k}^{u_{k+1}} x0 du.
 // The solvers replace eps (or x0) by the Lagrange polynomial through the r_k + 1 newest
-// predictions, in t (tAB) or in the integration variable itself (rhoAB: rho or u), and
-// integrate its basis once, when the solver is built (see detail/lagrange.hpp).
+// predictions, in t (tAB) or in rho (rhoAB), and integrate its basis once, when the solver
+// is built (see detail/lagrange.hpp).
 //
 // The grid is the one of grid.hpp: grid[0] = t_max > ... > grid[N] = t_end, N steps, step k
 // going from grid[k] to grid[k+1]. A run makes N network calls, at grid[0..N-1].
@@ -35,7 +35,7 @@ namespace deis {
 enum class multistep_method {
     ddim,   ///< DDIM: the order-0 exponential integrator (one history point)
     tab,    ///< tAB-DEIS: Lagrange extrapolation in t, orders 0-3
-    rhoab,  ///< rhoAB-DEIS: Lagrange extrapolation in rho (in u = 1/rho with data prediction)
+    rhoab,  ///< rhoAB-DEIS: Lagrange extrapolation in rho (with either prediction)
     ipndm   ///< iPNDM: the DDIM coefficient times the classical Adams-Bashforth weights
 };
 
@@ -147,13 +147,16 @@ private:
             sigma[k] = sch.sigma(t);
             const double rho = sch.rho(t);
             s[k] = data ? 1.0 / rho : rho;
-            var[k] = opt_.method == multistep_method::rhoab ? s[k] : t;
+            var[k] = opt_.method == multistep_method::rhoab ? rho : t;
             if (k < std::size_t(n)) conv_[k] = detail::make_conversion(opt_.output, opt_.predict, alpha[k], sigma[k]);
         }
-        // the polynomial's variable as a function of the integration variable
+        // the polynomial's variable (rho for rhoAB, t for tAB) as a function of the integration
+        // variable (rho, or u = 1/rho with data prediction). With noise prediction rhoAB
+        // integrates polynomials, exactly. With data prediction it stays a polynomial in rho:
+        // one in u would extrapolate x0 across u from ~1e-2 to ~1e2 and is unstable.
         auto var_of = [&](double si) {
-            if (opt_.method == multistep_method::rhoab) return si;
-            return sch.t_from_rho(data ? 1.0 / si : si);
+            const double rho = data ? 1.0 / si : si;
+            return opt_.method == multistep_method::rhoab ? rho : sch.t_from_rho(rho);
         };
 
         table_.assign(std::size_t(n), step_coefficients{});

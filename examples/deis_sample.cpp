@@ -146,6 +146,10 @@ void validate(options& o, const given& g) {
         if (o.corrector) usage_error("--corrector applies to the multistep methods only, not rk");
         if (o.predict != "noise")
             usage_error("--predict " + o.predict + " applies to the multistep methods only, not rk");
+    } else if (o.method == "recommended") {
+        // deis::recommended_options picks the order from the grid and sets data prediction
+        // with the corrector itself (--predict and --corrector are ignored)
+        if (g.order) usage_error("--order does not apply to --method recommended: it follows from the grid");
     } else if (o.method == "ddim") {
         if (!g.order) o.order = 0;
         if (o.order != 0) usage_error("--order = " + std::to_string(o.order) + " must be 0 for --method ddim");
@@ -223,14 +227,18 @@ void run(const options& o, const Schedule& sch, const deis::gaussian_mixture& mi
         });
     } else {
         deis::multistep_options mo;
-        mo.method = o.method == "ddim"    ? deis::multistep_method::ddim
-                    : o.method == "tab"   ? deis::multistep_method::tab
-                    : o.method == "rhoab" ? deis::multistep_method::rhoab
-                                          : deis::multistep_method::ipndm;
-        mo.order = o.order;
-        mo.predict = o.predict == "data" ? deis::prediction::data : deis::prediction::noise;
+        if (o.method == "recommended") {
+            mo = deis::recommended_options(sch, grid);
+        } else {
+            mo.method = o.method == "ddim"    ? deis::multistep_method::ddim
+                        : o.method == "tab"   ? deis::multistep_method::tab
+                        : o.method == "rhoab" ? deis::multistep_method::rhoab
+                                              : deis::multistep_method::ipndm;
+            mo.order = o.order;
+            mo.predict = o.predict == "data" ? deis::prediction::data : deis::prediction::noise;
+            mo.corrector = o.corrector;
+        }
         mo.output = output;
-        mo.corrector = o.corrector;
         deis::multistep_solver solver = [&] {
             try {
                 return deis::multistep_solver(sch, grid, mo);
@@ -333,7 +341,7 @@ int main(int argc, char** argv) {
     auto* o_tmax = app.add_option("--t-max", o.t_max, "Start time [default: 1, vp-cosine 0.9946]");
     app.add_option("--t-end", o.t_end, "End time")->capture_default_str();
     required.push_back(app.add_option("--method", o.method, "(required) Solver")
-                           ->check(CLI::IsMember({"ddim", "tab", "rhoab", "rk", "ipndm"})));
+                           ->check(CLI::IsMember({"ddim", "tab", "rhoab", "rk", "ipndm", "recommended"})));
     auto* o_order = app.add_option("--order", o.order, "Order [default: ddim 0, tab/rhoab/ipndm 3, rk the tableau's]");
     auto* o_tab =
         app.add_option("--tableau", o.tableau,

@@ -729,3 +729,30 @@ TEST_CASE("deis-sample: defaults equal their explicit values", "[cli]") {
 }
 
 #endif  // DEIS_SAMPLE_EXE
+
+TEST_CASE("deis-sample: --method recommended is tab with data prediction and the corrector", "[cli]") {
+    scratch s;
+    inputs in(s);
+    const args_t b = set(in.base(), "--method", "recommended");
+    // deis::recommended_options: order 1 on coarse grids, 3 once the mean log-rho step is at
+    // most 0.75 (log(rho(1)/rho(1e-3)) = 9.58 for the default schedule: 13 steps)
+    for (const auto& [steps, order] : std::vector<std::pair<std::string, std::string>>{{"4", "1"}, {"16", "3"}}) {
+        DYNAMIC_SECTION("steps " << steps) {
+            require_success(s.run(add(set(set(b, "--steps", steps), "--out", s.out_path("r.csv")),
+                                      {"--predict", "noise"})),
+                            std::stoi(steps));
+            require_success(s.run(add(set(set(set(in.base(), "--steps", steps), "--out", s.out_path("t.csv")),
+                                          "--method", "tab"),
+                                      {"--order", order, "--predict", "data", "--corrector"})),
+                            std::stoi(steps));
+            CHECK(read(s.out_path("r.csv")) == read(s.out_path("t.csv")));
+        }
+    }
+    SECTION("--order is rejected") {
+        const cli_result r = s.run(add(b, {"--order", "2"}));
+        CHECK(r.code == exit_usage);
+        CHECK(count_lines(r.err) == 1);
+        CHECK(r.err.find("--order") != std::string::npos);
+        CHECK(s.out_files().empty());
+    }
+}

@@ -6,5 +6,6 @@
 #include "deis/schedule.hpp"
 #include "deis/grid.hpp"
 #include "deis/multistep.hpp"
+#include "deis/recommended.hpp"
 #include "deis/rk.hpp"
 #include "deis/gmm.hpp"

@@ -1,0 +1,186 @@
+// Stepping allocates nothing: every sample() call below runs with Eigen's heap allocation
+// forbidden at run time (EIGEN_RUNTIME_NO_MALLOC), for every multistep method, with the
+// corrector, with data prediction and converted model outputs, in float and double.
+//
+// EIGEN_RUNTIME_NO_MALLOC and the eigen_assert below change the definitions of Eigen's
+// inline functions, so this file is its own executable (deis_nomalloc_tests): one
+// translation unit of the main test binary defining them would break the one-definition
+// rule. eigen_assert throws instead of aborting, and stays on with NDEBUG, so that a
+// forbidden allocation fails a test in every build type.
+#include <stdexcept>
+#include <string>
+
+namespace nomalloc_test {
+struct eigen_assertion : std::logic_error {
+    using std::logic_error::logic_error;
+};
+}  // namespace nomalloc_test
+
+#define eigen_assert(x)                                                                  \
+    do {                                                                                 \
+        if (!(x)) throw ::nomalloc_test::eigen_assertion("Eigen assertion failed: " #x); \
+    } while (false)
+#define EIGEN_RUNTIME_NO_MALLOC
+
+#include <deis/deis.hpp>
+#include <limits>
+#include <vector>
+
+#include "catch.hpp"
+
+namespace {
+
+using nomalloc_test::eigen_assertion;
+
+// Forbids Eigen's heap allocation for its lifetime.
+struct no_malloc_scope {
+    no_malloc_scope() { Eigen::internal::set_is_malloc_allowed(false); }
+    ~no_malloc_scope() { Eigen::internal::set_is_malloc_allowed(true); }
+    no_malloc_scope(const no_malloc_scope&) = delete;
+    no_malloc_scope& operator=(const no_malloc_scope&) = delete;
+};
+
+// A network that allocates nothing: the exact prediction for data N(0, I) under vp_linear
+// (eps = sigma x, x0 = alpha x, v = 0, score = -x), written into the preallocated output.
+// It records whether allocation was forbidden during every call, so a test knows that the
+// flag was honoured where it matters, and can return NaN at a chosen call.
+struct elementwise_net {
+    deis::vp_linear schedule{};
+    deis::model_output output = deis::model_output::eps;
+    int calls = 0;
+    bool malloc_ever_allowed = false;
+    int nan_at_call = 0;
+
+    template <class Scalar>
+    void operator()(const deis::state<Scalar>& x, double t, deis::state<Scalar>& out) {
+        ++calls;
+        malloc_ever_allowed = malloc_ever_allowed || Eigen::internal::is_malloc_allowed();
+        switch (output) {
+            case deis::model_output::eps:
+                out = Scalar(schedule.sigma(t)) * x;
+                break;
+            case deis::model_output::x0:
+                out = Scalar(schedule.alpha(t)) * x;
+                break;
+            case deis::model_output::v:
+                out.setZero();
+                break;
+            case deis::model_output::score:
+                out = -x;
+                break;
+        }
+        if (calls == nan_at_call) out(0, 0) = std::numeric_limits<Scalar>::quiet_NaN();
+    }
+};
+
+struct config {
+    const char* name;
+    deis::multistep_method method;
+    int order;
+    bool corrector;
+    deis::prediction predict;
+    deis::model_output output;
+};
+
+std::vector<config> configs() {
+    using M = deis::multistep_method;
+    using P = deis::prediction;
+    using O = deis::model_output;
+    return {
+        {"ddim", M::ddim, 0, false, P::noise, O::eps},
+        {"tab0", M::tab, 0, false, P::noise, O::eps},
+        {"tab1", M::tab, 1, false, P::noise, O::eps},
+        {"tab2", M::tab, 2, false, P::noise, O::eps},
+        {"tab3", M::tab, 3, false, P::noise, O::eps},
+        {"rhoab1", M::rhoab, 1, false, P::noise, O::eps},
+        {"rhoab3", M::rhoab, 3, false, P::noise, O::eps},
+        {"ipndm3", M::ipndm, 3, false, P::noise, O::eps},
+        {"tab3 + corrector", M::tab, 3, true, P::noise, O::eps},
+        {"rhoab2 + corrector", M::rhoab, 2, true, P::noise, O::eps},
+        {"tab3, data prediction", M::tab, 3, false, P::data, O::eps},
+        {"tab2, data prediction + corrector", M::tab, 2, true, P::data, O::eps},
+        {"tab3, network gives x0", M::tab, 3, false, P::noise, O::x0},
+        {"tab3, network gives v, data prediction", M::tab, 3, false, P::data, O::v},
+        {"rhoab3, network gives the score + corrector", M::rhoab, 3, true, P::noise, O::score},
+    };
+}
+
+deis::multistep_options options_of(const config& c) {
+    deis::multistep_options o;
+    o.method = c.method;
+    o.order = c.order;
+    o.corrector = c.corrector;
+    o.predict = c.predict;
+    o.output = c.output;
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("the allocation check is live in this binary", "[nomalloc]") {
+    CHECK(Eigen::internal::is_malloc_allowed());
+    {
+        no_malloc_scope forbid;
+        CHECK_FALSE(Eigen::internal::is_malloc_allowed());
+        // a deliberate heap allocation under the flag fails
+        CHECK_THROWS_AS(Eigen::MatrixXd(16, 16), eigen_assertion);
+        // while fixed-size (stack) objects are fine
+        CHECK_NOTHROW(Eigen::Matrix4d::Identity().eval());
+    }
+    CHECK(Eigen::internal::is_malloc_allowed());
+    CHECK_NOTHROW(Eigen::MatrixXd(16, 16));
+}
+
+TEMPLATE_TEST_CASE("sampling allocates nothing", "[nomalloc]", float, double) {
+    using Scalar = TestType;
+    const deis::vp_linear schedule{};
+    const auto grid = deis::power_t_grid(schedule, 12, 1.0, 1e-3);
+    for (const auto& c : configs()) {
+        CAPTURE(c.name);
+        const deis::multistep_solver solver(schedule, grid, options_of(c));
+        deis::multistep_workspace<Scalar> ws(solver, 3, 7);
+        deis::state<Scalar> x0 = deis::state<Scalar>::Constant(3, 7, Scalar(0.5));
+        x0.row(1).setConstant(Scalar(-1.25));
+        deis::state<Scalar> x = x0;
+        elementwise_net net;
+        net.output = c.output;
+        deis::sample_result r1, r2;
+        {
+            no_malloc_scope forbid;
+            REQUIRE_NOTHROW(r1 = solver.sample(net, x, ws));
+            // the same workspace again, for a second run (copying x0 to x, same shape)
+            x = x0;
+            REQUIRE_NOTHROW(r2 = solver.sample(net, x, ws));
+        }
+        CHECK(r1.ok());
+        CHECK(r2.ok());
+        CHECK(r2.nfe == 12);
+        CHECK(net.calls == 24);
+        CHECK_FALSE(net.malloc_ever_allowed);
+        CHECK(x.allFinite());
+    }
+}
+
+TEMPLATE_TEST_CASE("a run stopped by a non-finite output allocates nothing", "[nomalloc]", float, double) {
+    using Scalar = TestType;
+    const deis::vp_linear schedule{};
+    const auto grid = deis::power_t_grid(schedule, 8, 1.0, 1e-3);
+    for (bool corrector : {false, true}) {
+        CAPTURE(corrector);
+        deis::multistep_options o;
+        o.corrector = corrector;
+        const deis::multistep_solver solver(schedule, grid, o);
+        deis::multistep_workspace<Scalar> ws(solver, 2, 4);
+        deis::state<Scalar> x = deis::state<Scalar>::Ones(2, 4);
+        elementwise_net net;
+        net.nan_at_call = 4;
+        deis::sample_result r;
+        {
+            no_malloc_scope forbid;
+            REQUIRE_NOTHROW(r = solver.sample(net, x, ws));
+        }
+        CHECK(r.status == deis::status::non_finite_output);
+        CHECK(r.nfe == 4);
+        CHECK_FALSE(net.malloc_ever_allowed);
+    }
+}

@@ -1,0 +1,94 @@
+// deis_micro_bench: building a solver, which is when every coefficient is computed (grid
+// validation, schedule evaluations, the Gauss-Legendre integrals of tAB-DEIS), for 10, 100
+// and 1000 steps on the quadratic-t grid of the VP linear schedule. The grid itself is made
+// once, outside the timing; the copy the constructor takes is inside it.
+#include <benchmark/benchmark.h>
+
+#include <deis/multistep.hpp>
+#include <deis/schedule.hpp>
+#include <string>
+#include <vector>
+
+#if __has_include(<deis/rk.hpp>)
+#include <deis/rk.hpp>
+#define DEIS_MICRO_HAVE_RK 1
+#else
+#define DEIS_MICRO_HAVE_RK 0
+#endif
+
+namespace {
+
+const deis::vp_linear schedule(0.1, 20.0, 1.0);
+
+void BM_build_multistep(benchmark::State& st, deis::multistep_options opt) {
+    const std::vector<double> grid = deis::power_t_grid(schedule, int(st.range(0)), 1.0, 1e-3, 2.0);
+    for (auto _ : st) {
+        deis::multistep_solver solver(schedule, grid, opt);
+        benchmark::DoNotOptimize(solver.table().data());
+    }
+    st.counters["steps"] = double(st.range(0));
+    st.counters["per_step"] = benchmark::Counter(double(st.range(0)),
+                                                 benchmark::Counter::kIsIterationInvariantRate |
+                                                     benchmark::Counter::kInvert);
+}
+
+#if DEIS_MICRO_HAVE_RK
+template <class Tableau>
+void BM_build_rk(benchmark::State& st) {
+    const std::vector<double> grid = deis::power_t_grid(schedule, int(st.range(0)), 1.0, 1e-3, 2.0);
+    for (auto _ : st) {
+        deis::rk_solver<Tableau> solver(schedule, grid);
+        benchmark::DoNotOptimize(solver.table().data());
+    }
+    st.counters["steps"] = double(st.range(0));
+    st.counters["per_step"] = benchmark::Counter(double(st.range(0)),
+                                                 benchmark::Counter::kIsIterationInvariantRate |
+                                                     benchmark::Counter::kInvert);
+}
+#endif
+
+deis::multistep_options ms(deis::multistep_method m, int order, bool corrector = false) {
+    deis::multistep_options o;
+    o.method = m;
+    o.order = order;
+    o.corrector = corrector;
+    return o;
+}
+
+const bool registered = [] {
+    using M = deis::multistep_method;
+    const std::vector<std::pair<std::string, deis::multistep_options>> solvers = {
+        {"ddim", ms(M::ddim, 0)},
+        {"tab1", ms(M::tab, 1)},
+        {"tab2", ms(M::tab, 2)},
+        {"tab3", ms(M::tab, 3)},
+        {"rhoab1", ms(M::rhoab, 1)},
+        {"rhoab2", ms(M::rhoab, 2)},
+        {"rhoab3", ms(M::rhoab, 3)},
+        {"ipndm", ms(M::ipndm, 3)},
+        {"tab3+corrector", ms(M::tab, 3, true)},
+        {"rhoab3+corrector", ms(M::rhoab, 3, true)},
+    };
+    for (const auto& [name, opt] : solvers)
+        benchmark::RegisterBenchmark(("BM_build/" + name).c_str(), BM_build_multistep, opt)
+            ->ArgName("steps")
+            ->Arg(10)
+            ->Arg(100)
+            ->Arg(1000)
+            ->Unit(benchmark::kMicrosecond);
+#if DEIS_MICRO_HAVE_RK
+    for (const char* name : deis::tableau_names())
+        deis::with_tableau(name, [name](auto t) {
+            benchmark::RegisterBenchmark((std::string("BM_build/") + name).c_str(), BM_build_rk<decltype(t)>)
+                ->ArgName("steps")
+                ->Arg(10)
+                ->Arg(100)
+                ->Arg(1000)
+                ->Unit(benchmark::kMicrosecond);
+            return 0;
+        });
+#endif
+    return true;
+}();
+
+}  // namespace

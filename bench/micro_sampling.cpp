@@ -1,0 +1,145 @@
+// deis_micro_bench: end-to-end sampling of the 2-D Gaussian mixture (the ring of 8
+// components of deis-bench, VP linear schedule, T = 1 to t_end = 1e-3, quadratic-t grid):
+// 100,000 samples (one batch) at 10 NFE, from x_T ~ N(0, I).
+//
+// The network is wrapped in a timer that adds up the time spent inside it; the time of the
+// whole sample() call is taken with the same clock. network_fraction is the first over the
+// second, solver_fraction = 1 - network_fraction: everything the solver does besides
+// calling the network (the fused updates, the finiteness check of every network output,
+// bookkeeping); solver_ms is that time per run. The clock is the thread's CPU time
+// (CLOCK_THREAD_CPUTIME_ID), so that time the thread spends preempted on a busy machine
+// is counted in neither share; the benchmark's own Time column is wall-clock. Resetting the
+// state to x_T between runs is not timed.
+#include <benchmark/benchmark.h>
+
+#include <time.h>
+
+#include <deis/gmm.hpp>
+#include <deis/grid.hpp>
+#include <deis/multistep.hpp>
+#include <deis/schedule.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#if __has_include(<deis/rk.hpp>)
+#include <deis/rk.hpp>
+#define DEIS_MICRO_HAVE_RK 1
+#else
+#define DEIS_MICRO_HAVE_RK 0
+#endif
+
+namespace {
+
+// CPU time of the calling thread, in seconds.
+double thread_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+// A Network that forwards to another and accumulates the time spent in it.
+template <class Net>
+struct timed_network {
+    const Net& net;
+    double seconds = 0.0;
+
+    template <class Scalar>
+    void operator()(const deis::state<Scalar>& x, double t, deis::state<Scalar>& out) {
+        const double t0 = thread_seconds();
+        net(x, t, out);
+        seconds += thread_seconds() - t0;
+    }
+};
+
+deis::gaussian_mixture ring2d() {
+    const int K = 8;
+    const double pi = std::acos(-1.0);
+    Eigen::MatrixXd mu(2, K);
+    for (int k = 0; k < K; ++k) {
+        mu(0, k) = 4.0 * std::cos(2.0 * pi * k / K);
+        mu(1, k) = 4.0 * std::sin(2.0 * pi * k / K);
+    }
+    return deis::gaussian_mixture(Eigen::VectorXd::Ones(K), mu, Eigen::MatrixXd::Constant(2, K, 0.3));
+}
+
+constexpr Eigen::Index samples = 100000;
+constexpr int nfe = 10;
+
+const deis::state<double>& noise() {
+    static const deis::state<double> x = [] {
+        std::mt19937_64 gen(2022);
+        std::normal_distribution<double> normal(0.0, 1.0);
+        deis::state<double> x(2, samples);
+        for (Eigen::Index j = 0; j < x.size(); ++j) x.data()[j] = normal(gen);
+        return x;
+    }();
+    return x;
+}
+
+// Runs `sample(net, x)` once per iteration and reports the shares of the time.
+template <class Sample>
+void time_sampling(benchmark::State& st, Sample&& sample) {
+    const deis::vp_linear sch(0.1, 20.0, 1.0);
+    const deis::gmm_eps<deis::vp_linear> eps(ring2d(), sch);
+    timed_network<deis::gmm_eps<deis::vp_linear>> net{eps};
+    deis::state<double> x = noise();
+    double total = 0.0;
+    int calls = 0;
+    for (auto _ : st) {
+        st.PauseTiming();
+        x = noise();
+        st.ResumeTiming();
+        const double t0 = thread_seconds();
+        const deis::sample_result r = sample(net, x);
+        total += thread_seconds() - t0;
+        calls = r.nfe;
+        if (!r.ok()) st.SkipWithError(deis::to_string(r.status));
+        benchmark::DoNotOptimize(x.data());
+    }
+    st.counters["nfe"] = double(calls);
+    st.counters["network_fraction"] = net.seconds / total;
+    st.counters["solver_fraction"] = 1.0 - net.seconds / total;
+    st.counters["solver_ms"] = benchmark::Counter((total - net.seconds) * 1e3 / double(st.iterations()));
+    st.SetItemsProcessed(int64_t(st.iterations()) * samples);
+}
+
+void BM_sample_multistep(benchmark::State& st, deis::multistep_options opt) {
+    const deis::vp_linear sch(0.1, 20.0, 1.0);
+    const deis::multistep_solver solver(sch, deis::power_t_grid(sch, nfe, 1.0, 1e-3, 2.0), opt);
+    deis::multistep_workspace<double> ws(solver, 2, samples);
+    time_sampling(st, [&](auto& net, deis::state<double>& x) { return solver.sample(net, x, ws); });
+}
+
+#if DEIS_MICRO_HAVE_RK
+void BM_sample_heun2(benchmark::State& st) {
+    const deis::vp_linear sch(0.1, 20.0, 1.0);
+    const deis::rk_solver<deis::tableau::heun2> solver(sch, deis::power_t_grid(sch, nfe / 2, 1.0, 1e-3, 2.0));
+    deis::rk_workspace<double> ws(solver, 2, samples);
+    time_sampling(st, [&](auto& net, deis::state<double>& x) { return solver.sample(net, x, ws); });
+}
+BENCHMARK(BM_sample_heun2)->Name("BM_sample_ring2d/heun2")->Unit(benchmark::kMillisecond)->UseRealTime();
+#endif
+
+deis::multistep_options ms(deis::multistep_method m, int order, bool corrector = false) {
+    deis::multistep_options o;
+    o.method = m;
+    o.order = order;
+    o.corrector = corrector;
+    return o;
+}
+
+BENCHMARK_CAPTURE(BM_sample_multistep, ddim, ms(deis::multistep_method::ddim, 0))
+    ->Name("BM_sample_ring2d/ddim")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_sample_multistep, tab3, ms(deis::multistep_method::tab, 3))
+    ->Name("BM_sample_ring2d/tab3")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_sample_multistep, tab3_corrector, ms(deis::multistep_method::tab, 3, true))
+    ->Name("BM_sample_ring2d/tab3+corrector")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+}  // namespace

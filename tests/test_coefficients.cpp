@@ -299,9 +299,10 @@ double check_against_fine_rule(const Schedule& s, const std::vector<double>& gri
                 fine[j] = a1 * fine_integral(t_of_rho, nodes, j, r0, r1, breaks);
                 scale = std::max(scale, std::abs(fine[j]));
                 if (!breaks.empty()) {
-                    // the piecewise rule is converged: halving its order changes nothing
+                    // the piecewise rule is converged: halving its order changes it only by the
+                    // rounding of a sum over ~100 pieces (measured 7e-14 relative)
                     const double coarse = a1 * fine_integral(t_of_rho, nodes, j, r0, r1, breaks, true);
-                    CHECK(std::abs(coarse - fine[j]) <= 1e-14 * std::abs(fine[j]));
+                    CHECK(std::abs(coarse - fine[j]) <= 1e-13 * std::abs(fine[j]));
                 }
             }
             for (std::size_t j = 0; j < nodes.size(); ++j) {
@@ -366,13 +367,12 @@ TEST_CASE("tAB quadrature agrees with adaptive Gauss-Kronrod at 1e-15", "[coeffi
     }
 }
 
-// KNOWN BUG, hence [!shouldfail]: remove the tag once it is fixed. vp_discrete's t(rho) has
-// a kink at every table entry (log alpha is piecewise linear in t), and the library's
-// composite rule (pieces of rho ratio 2) integrates across the kinks: its coefficients are
-// off by up to ~4e-6 relative on this grid (measured), far from the 1e-13 of the smooth
-// schedules. Splitting the quadrature at the table entries would cure it.
+// vp_discrete's t(rho) has a kink at every table entry (log alpha is piecewise linear in t).
+// The library splits its quadrature there (vp_discrete::rho_knots); a rule that integrated
+// across the kinks would be off by ~4e-6 relative on these grids (measured before the split
+// was added).
 TEST_CASE("tAB quadrature agrees with a piecewise rule split at vp_discrete's table entries",
-          "[coefficients][quadrature][!shouldfail]") {
+          "[coefficients][quadrature]") {
     const auto s = deis::vp_discrete::from_betas(deis::beta_schedule::linear);
     // log alpha is linear in t between table entries: t(rho) is smooth there and has a
     // kink at each entry, so the fine rule is applied between entries.

@@ -126,10 +126,9 @@ TEST_CASE("vp_linear: t_from_rho inverts rho", "[schedule]") {
     }
 }
 
-// KNOWN BUG, hence [!shouldfail]: remove the tag once fixed. With beta_min = 0,
-// t_from_rho(0) evaluates 2L / (b0 + sqrt(b0^2 + 2 (b1 - b0) L)) = 0/0 = NaN at rho = 0,
-// although t = 0 (rho = 0) is in the domain. (Grids never reach it: they require rho > 0.)
-TEST_CASE("vp_linear with beta_min = 0: t_from_rho(0) is 0", "[schedule][!shouldfail]") {
+// With beta_min = 0 the closed form 2L / (b0 + sqrt(b0^2 + 2 (b1 - b0) L)) is 0/0 at rho = 0,
+// although t = 0 (rho = 0) is in the domain.
+TEST_CASE("vp_linear with beta_min = 0: t_from_rho(0) is 0", "[schedule]") {
     const deis::vp_linear s(0.0, 10.0, 2.0);
     CHECK(s.rho(0.0) == 0.0);
     CHECK(s.t_from_rho(0.0) == 0.0);
@@ -159,14 +158,11 @@ TEST_CASE("vp_cosine: t_from_rho inverts rho", "[schedule]") {
     }
 }
 
-// KNOWN INACCURACY, hence [!shouldfail]: remove the tag once fixed. Normalised, rho(t) ~
-// sqrt(t) near 0, so t(rho) is well conditioned (d log t / d log rho = 2) and should round
-// trip to ~1e-15 relative. The library computes log alpha = log cos(theta) - log cos(theta0)
-// and theta = atan(hypot(rho / c0, tan theta0)), both differences of nearly equal numbers
-// near t = 0: measured round-trip errors are 2.5e-12 relative at t = 1e-3, 7e-12 at 1e-4,
-// 2.7e-9 at 1e-9. (cos theta - cos theta0 = -2 sin((theta + theta0)/2) sin((theta - theta0)/2),
-// with theta - theta0 = pi/2 t/(1 + s) exactly, would avoid the cancellation.)
-TEST_CASE("vp_cosine normalised: t_from_rho inverts rho near t = 0", "[schedule][!shouldfail]") {
+// Normalised, rho(t) ~ sqrt(t) near 0, so t(rho) is well conditioned (d log t / d log rho = 2)
+// and must round trip to 1e-12 relative even at tiny t: log alpha and t(rho) are computed
+// without differences of nearly equal numbers (a naive log cos(theta) - log cos(theta0) gave
+// 2.5e-12 at t = 1e-3 and 2.7e-9 at t = 1e-9).
+TEST_CASE("vp_cosine normalised: t_from_rho inverts rho near t = 0", "[schedule]") {
     const deis::vp_cosine s(0.008, 0.9946, true);
     std::vector<double> ts;
     for (double t : times(0.0, s.t_max()))

@@ -18,6 +18,7 @@
 // going from grid[k] to grid[k+1]. A run makes N network calls, at grid[0..N-1].
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <string>
 #include <utility>
@@ -159,6 +160,13 @@ private:
             return opt_.method == multistep_method::rhoab ? rho : sch.t_from_rho(rho);
         };
 
+        // where t(rho) has kinks, in the integration variable, ascending
+        std::vector<double> cuts;
+        if constexpr (detail::has_rho_knots<Schedule>::value) {
+            for (double r : sch.rho_knots()) cuts.push_back(data ? 1.0 / r : r);
+            std::sort(cuts.begin(), cuts.end());
+        }
+
         table_.assign(std::size_t(n), step_coefficients{});
         history_ = 1;
         any_corrector_ = false;
@@ -188,14 +196,14 @@ private:
             // predictor: nodes k, k-1, ..., k-r
             std::array<double, detail::max_nodes> v{};
             for (int j = 0; j <= r; ++j) v[std::size_t(j)] = var[ku - std::size_t(j)];
-            const auto I = detail::lagrange_integrals(v.data(), r + 1, s[ku], s[ku + 1], var_of);
+            const auto I = detail::lagrange_integrals(v.data(), r + 1, s[ku], s[ku + 1], var_of, cuts);
             for (int j = 0; j <= r; ++j) row.c[std::size_t(j)] = scale * I[std::size_t(j)];
 
             // corrector: nodes k+1, k, ..., k+1-q with q = min(r + 1, 3)
             if (opt_.corrector && k < n - 1) {
                 const int q = std::min(r + 1, detail::max_nodes - 1);
                 for (int j = 0; j <= q; ++j) v[std::size_t(j)] = var[ku + 1 - std::size_t(j)];
-                const auto J = detail::lagrange_integrals(v.data(), q + 1, s[ku], s[ku + 1], var_of);
+                const auto J = detail::lagrange_integrals(v.data(), q + 1, s[ku], s[ku + 1], var_of, cuts);
                 row.corrector_order = q;
                 for (int j = 0; j <= q; ++j) row.d[std::size_t(j)] = scale * J[std::size_t(j)];
                 history_ = std::max(history_, q + 1);

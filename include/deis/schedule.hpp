@@ -15,6 +15,11 @@
 //   | s.t_min()         | double  | smallest time of the domain                         |
 //   | s.t_max()         | double  | largest time of the domain                          |
 //
+// Optional: `s.rho_knots()` returning a sorted std::vector<double> of rho values where
+// t_from_rho is not smooth (vp_discrete's table entries); the coefficient quadrature is then
+// split there. Without it t_from_rho must be smooth (analytic) on the domain for the
+// coefficients to reach full double accuracy.
+//
 // All six are called with times inside [t_min(), t_max()] (and t_from_rho with rho values of
 // such times) when a solver is built; none is called while sampling. Every time of a solver's
 // grid must lie in the domain and have a finite rho > 0. The member functions must be
@@ -79,6 +84,7 @@ public:
     double rho(double t) const { return detail::vp_rho_from_log_alpha(log_alpha(t)); }
     double t_from_rho(double rho) const {
         const double L = 2.0 * detail::vp_neg_log_alpha_from_rho(rho);  // log(1 + rho^2)
+        if (L == 0.0) return 0.0;  // the formula is 0/0 there when beta_min = 0
         return 2.0 * L / (b0_ + std::sqrt(b0_ * b0_ + 2.0 * (b1_ - b0_) * L));
     }
     double t_min() const { return 0.0; }
@@ -109,31 +115,39 @@ public:
             detail::fail("vp_cosine", "t_max", t_max,
                          "must lie in (0, 1): alpha vanishes at t = 1, where rho is infinite");
         const double theta0 = angle(0.0);
-        log_c0_ = normalised ? std::log(std::cos(theta0)) : 0.0;
-        sin0_ = normalised ? std::tan(theta0) : 0.0;  // tan(theta0) = rho(0) before normalising
+        cos0_ = std::cos(theta0);
+        tan0_ = std::tan(theta0);
         if (!std::isfinite(rho(t_max)))
             detail::fail("vp_cosine", "t_max", t_max, "gives a rho that is not finite");
     }
 
-    double log_alpha(double t) const { return std::log(std::cos(angle(t))) - log_c0_; }
-    double alpha(double t) const { return std::exp(log_alpha(t)); }
-    double sigma(double t) const { return detail::vp_sigma_from_log_alpha(log_alpha(t)); }
+    // Written without differences of nearly equal numbers near t = 0. With theta = angle(t)
+    // and theta0 = angle(0), theta - theta0 = pi/2 t/(1 + s) exactly, and
+    // cos(theta)/cos(theta0) = 1 - 2 sin((theta + theta0)/2) sin((theta - theta0)/2)/cos(theta0).
+    double log_alpha(double t) const {
+        if (!normalised_) return std::log(std::cos(angle(t)));
+        const double half_diff = 0.25 * pi * t / (1.0 + s_);
+        return std::log1p(-2.0 * std::sin(angle(t) - half_diff) * std::sin(half_diff) / cos0_);
+    }
+    double alpha(double t) const { return normalised_ ? std::exp(log_alpha(t)) : std::cos(angle(t)); }
+    double sigma(double t) const {
+        if (!normalised_) return std::sin(angle(t));
+        return detail::vp_sigma_from_log_alpha(log_alpha(t));
+    }
     double rho(double t) const {
         if (!normalised_) return std::tan(angle(t));  // sigma/alpha = sin/cos
         return detail::vp_rho_from_log_alpha(log_alpha(t));
     }
     double t_from_rho(double rho) const {
         // Unnormalised: tan(theta) = rho. Normalised: cos(theta) = c0 alpha with
-        // alpha^2 = 1/(1 + rho^2), hence tan(theta)^2 = (rho^2 + 1 - c0^2)/c0^2
-        // = rho^2/c0^2 + tan(theta0)^2.
-        double theta;
-        if (!normalised_) {
-            theta = std::atan(rho);
-        } else {
-            const double c0 = std::exp(log_c0_);
-            theta = std::atan(std::hypot(rho / c0, sin0_));
-        }
-        return theta * 2.0 / pi * (1.0 + s_) - s_;
+        // alpha^2 = 1/(1 + rho^2) and c0 = cos(theta0), hence with A = tan(theta) and
+        // B = tan(theta0): A^2 = rho^2/c0^2 + B^2, and theta - theta0 = atan((A - B)/(1 + A B))
+        // with A - B = (rho/c0)^2/(A + B).
+        if (!normalised_) return std::atan(rho) * 2.0 / pi * (1.0 + s_) - s_;
+        const double r = rho / cos0_;
+        const double A = std::hypot(r, tan0_);
+        const double diff = std::atan(r * r / (A + tan0_) / (1.0 + A * tan0_));
+        return diff * 2.0 / pi * (1.0 + s_);
     }
     double t_min() const { return 0.0; }
     double t_max() const { return t_max_; }
@@ -145,7 +159,7 @@ private:
 
     double s_, t_max_;
     bool normalised_;
-    double log_c0_ = 0.0, sin0_ = 0.0;
+    double cos0_ = 1.0, tan0_ = 0.0;
 };
 
 /// How the betas of a discrete (DDPM) schedule are made.
@@ -245,6 +259,10 @@ public:
     /// The table of log alpha = log(alphas_cumprod)/2, entry j at t = (j + 1)/n.
     const std::vector<double>& log_alpha_table() const { return log_alpha_; }
 
+    /// rho at the table entries, ascending: t(rho) has a kink at each, and the solvers'
+    /// quadrature splits there (the optional `rho_knots()` of the Schedule concept).
+    const std::vector<double>& rho_knots() const { return rho_knots_; }
+
 private:
     void init(const std::vector<double>& abar) {
         if (abar.size() < 2)
@@ -261,9 +279,12 @@ private:
                                  detail::format_double(abar[i - 1]) + ")");
             log_alpha_[i] = 0.5 * std::log(abar[i]);
         }
+        rho_knots_.resize(log_alpha_.size());
+        for (std::size_t i = 0; i < log_alpha_.size(); ++i)
+            rho_knots_[i] = detail::vp_rho_from_log_alpha(log_alpha_[i]);
     }
 
-    std::vector<double> log_alpha_;
+    std::vector<double> log_alpha_, rho_knots_;
 };
 
 /// Variance-exploding schedule: alpha = 1, sigma(t) = sigma_min (sigma_max/sigma_min)^t,

@@ -5,8 +5,18 @@
 #include <array>
 #include <boost/math/quadrature/gauss.hpp>
 #include <cmath>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace deis::detail {
+
+// Whether a schedule lists the rho values where its t(rho) is not smooth (optional member
+// `rho_knots()` of the Schedule concept, see schedule.hpp).
+template <class S, class = void>
+struct has_rho_knots : std::false_type {};
+template <class S>
+struct has_rho_knots<S, std::void_t<decltype(std::declval<const S&>().rho_knots())>> : std::true_type {};
 
 // Upper bound on the number of Lagrange nodes any solver uses (cubic extrapolation).
 inline constexpr int max_nodes = 4;
@@ -14,19 +24,27 @@ inline constexpr int max_nodes = 4;
 // For nodes v[0..n-1] (distinct) and j < n, returns I_j = integral from s0 to s1 of
 // l_j(var(s)) ds, where l_j(tau) = prod_{m != j} (tau - v[m]) / (v[j] - v[m]).
 //
-// var maps the integration variable to the variable the polynomial lives in (t(rho) for
-// tAB-DEIS, the identity for rhoAB-DEIS). The interval is cut into pieces whose end points
+// var maps the integration variable (rho, or 1/rho with data prediction) to the variable
+// the polynomial lives in (t for tAB-DEIS, rho for rhoAB-DEIS). The interval is cut into pieces whose end points
 // differ by at most a factor 2 (when s0, s1 > 0), and each piece gets a 30-point
 // Gauss-Legendre rule. The integrands are analytic with singularities (of t(rho), at
 // rho = +-i for VP schedules) at a distance comparable to the piece's size, so each piece
 // converges geometrically to round-off; polynomials of degree <= 59 are integrated exactly.
+//
+// `cuts` (sorted ascending, may be empty) are values of the integration variable where var
+// is not smooth (the table entries of a discrete schedule): the interval is split there
+// first, so that every Gauss-Legendre piece sees a smooth integrand.
 template <class Var>
-std::array<double, max_nodes> lagrange_integrals(const double* v, int n, double s0, double s1, Var&& var) {
+std::array<double, max_nodes> lagrange_integrals(const double* v, int n, double s0, double s1, Var&& var,
+                                                 const std::vector<double>& cuts = {}) {
     std::array<double, max_nodes> out{};
     if (n == 1) {  // l_0 = 1: exact
         out[0] = s1 - s0;
         return out;
     }
+    // Accumulated in long double: a step of a discrete schedule is cut into many pieces, and
+    // the sum over them should not add their rounding errors.
+    std::array<long double, max_nodes> acc{};
     std::array<double, max_nodes> inv_den{};
     for (int j = 0; j < n; ++j) {
         double den = 1.0;
@@ -42,7 +60,7 @@ std::array<double, max_nodes> lagrange_integrals(const double* v, int n, double 
             double p = inv_den[std::size_t(j)];
             for (int m = 0; m < n; ++m)
                 if (m != j) p *= d[std::size_t(m)];
-            out[std::size_t(j)] += w * p;
+            acc[std::size_t(j)] += static_cast<long double>(w * p);
         }
     };
 
@@ -50,25 +68,45 @@ std::array<double, max_nodes> lagrange_integrals(const double* v, int n, double 
     const auto& x = rule::abscissa();
     const auto& w = rule::weights();
 
-    int pieces = 1;
-    const double lo = std::fmin(s0, s1), hi = std::fmax(s0, s1);
-    if (lo > 0.0) pieces = std::max(1, int(std::ceil(std::log2(hi / lo) - 1e-12)));
-    const double ratio = lo > 0.0 ? std::pow(s1 / s0, 1.0 / pieces) : 1.0;
-    double a = s0;
-    for (int p = 0; p < pieces; ++p) {
-        // geometric cut points when both ends are positive, else one piece
-        const double b = (p == pieces - 1) ? s1 : a * ratio;
-        const double half = 0.5 * (b - a), mid = 0.5 * (a + b);
-        for (std::size_t i = 0; i < x.size(); ++i) {
-            if (x[i] == 0.0) {
-                basis_at(mid, half * w[i]);
-            } else {
-                basis_at(mid - half * x[i], half * w[i]);
-                basis_at(mid + half * x[i], half * w[i]);
+    // one smooth stretch [a, b]: geometric cut points when both ends are positive
+    auto stretch = [&](double a, double b) {
+        int pieces = 1;
+        const double lo = std::fmin(a, b), hi = std::fmax(a, b);
+        if (lo > 0.0) pieces = std::max(1, int(std::ceil(std::log2(hi / lo) - 1e-12)));
+        const double ratio = lo > 0.0 ? std::pow(b / a, 1.0 / pieces) : 1.0;
+        for (int p = 0; p < pieces; ++p) {
+            const double e = (p == pieces - 1) ? b : a * ratio;
+            const double half = 0.5 * (e - a), mid = 0.5 * (a + e);
+            for (std::size_t i = 0; i < x.size(); ++i) {
+                if (x[i] == 0.0) {
+                    basis_at(mid, half * w[i]);
+                } else {
+                    basis_at(mid - half * x[i], half * w[i]);
+                    basis_at(mid + half * x[i], half * w[i]);
+                }
             }
+            a = e;
         }
-        a = b;
+    };
+
+    // the cuts strictly inside, in the direction from s0 to s1
+    const double lo = std::fmin(s0, s1), hi = std::fmax(s0, s1);
+    auto first = std::upper_bound(cuts.begin(), cuts.end(), lo);
+    auto last = std::lower_bound(first, cuts.end(), hi);
+    double a = s0;
+    if (s0 < s1) {
+        for (auto it = first; it != last; ++it) {
+            stretch(a, *it);
+            a = *it;
+        }
+    } else {
+        for (auto it = last; it != first; --it) {
+            stretch(a, *(it - 1));
+            a = *(it - 1);
+        }
     }
+    stretch(a, s1);
+    for (int j = 0; j < n; ++j) out[std::size_t(j)] = static_cast<double>(acc[std::size_t(j)]);
     return out;
 }
 

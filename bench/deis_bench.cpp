@@ -47,12 +47,7 @@
 #include "support/csv_io.hpp"
 #include "support/mixture_io.hpp"
 
-#if __has_include(<deis/rk.hpp>)
 #include <deis/rk.hpp>
-#define DEIS_BENCH_HAVE_RK 1
-#else
-#define DEIS_BENCH_HAVE_RK 0
-#endif
 
 namespace {
 
@@ -90,12 +85,10 @@ solver_spec ms(const std::string& name, const std::string& family, multistep_met
     return {name, family, o, "", 1};
 }
 
-#if DEIS_BENCH_HAVE_RK
 solver_spec rk(const std::string& tableau) {
     const int stages = deis::with_tableau(tableau, [](auto t) { return int(decltype(t)::stages); });
     return {tableau, "rk", std::nullopt, tableau, stages};
 }
-#endif
 
 std::vector<solver_spec> solver_table() {
     using M = multistep_method;
@@ -126,11 +119,13 @@ std::vector<solver_spec> solver_table() {
         ms("rhoab2+data", "data", M::rhoab, 2, false, data),
         ms("rhoab3+data", "data", M::rhoab, 3, false, data),
         ms("ipndm+data", "data", M::ipndm, 3, false, data),
-#if DEIS_BENCH_HAVE_RK
+        ms("tab1+data+corrector", "data", M::tab, 1, corr, data),
+        ms("tab2+data+corrector", "data", M::tab, 2, corr, data),
+        ms("tab3+data+corrector", "data", M::tab, 3, corr, data),
+        ms("rhoab3+data+corrector", "data", M::rhoab, 3, corr, data),
         rk("heun2"),
         rk("kutta3"),
         rk("rk4"),
-#endif
     };
 }
 
@@ -173,16 +168,12 @@ prepared_solver prepare(const solver_spec& spec, const Schedule& sch, std::vecto
         return {[solver, &net](deis::state<double>& x) { return solver->sample(net, x); }, solver->steps(),
                 solver->nfe()};
     }
-#if DEIS_BENCH_HAVE_RK
     return deis::with_tableau(spec.tableau, [&](auto t) -> prepared_solver {
         using solver_type = deis::rk_solver<decltype(t)>;
         auto solver = std::make_shared<const solver_type>(sch, std::move(grid), deis::rk_options{});
         return {[solver, &net](deis::state<double>& x) { return solver->sample(net, x); }, solver->steps(),
                 solver->nfe()};
     });
-#else
-    throw std::logic_error("deis-bench: built without deis/rk.hpp, no Runge-Kutta solver " + spec.name);
-#endif
 }
 
 // ---- The problems -----------------------------------------------------------------------------

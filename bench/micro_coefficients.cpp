@@ -9,12 +9,7 @@
 #include <string>
 #include <vector>
 
-#if __has_include(<deis/rk.hpp>)
 #include <deis/rk.hpp>
-#define DEIS_MICRO_HAVE_RK 1
-#else
-#define DEIS_MICRO_HAVE_RK 0
-#endif
 
 namespace {
 
@@ -32,7 +27,6 @@ void BM_build_multistep(benchmark::State& st, deis::multistep_options opt) {
                                                      benchmark::Counter::kInvert);
 }
 
-#if DEIS_MICRO_HAVE_RK
 template <class Tableau>
 void BM_build_rk(benchmark::State& st) {
     const std::vector<double> grid = deis::power_t_grid(schedule, int(st.range(0)), 1.0, 1e-3, 2.0);
@@ -45,7 +39,6 @@ void BM_build_rk(benchmark::State& st) {
                                                  benchmark::Counter::kIsIterationInvariantRate |
                                                      benchmark::Counter::kInvert);
 }
-#endif
 
 deis::multistep_options ms(deis::multistep_method m, int order, bool corrector = false) {
     deis::multistep_options o;
@@ -76,7 +69,6 @@ const bool registered = [] {
             ->Arg(100)
             ->Arg(1000)
             ->Unit(benchmark::kMicrosecond);
-#if DEIS_MICRO_HAVE_RK
     for (const char* name : deis::tableau_names())
         deis::with_tableau(name, [name](auto t) {
             benchmark::RegisterBenchmark((std::string("BM_build/") + name).c_str(), BM_build_rk<decltype(t)>)
@@ -87,7 +79,6 @@ const bool registered = [] {
                 ->Unit(benchmark::kMicrosecond);
             return 0;
         });
-#endif
     return true;
 }();
 

@@ -17,17 +17,12 @@
 #include <deis/gmm.hpp>
 #include <deis/grid.hpp>
 #include <deis/multistep.hpp>
+#include <deis/recommended.hpp>
+#include <deis/rk.hpp>
 #include <deis/schedule.hpp>
 #include <random>
 #include <string>
 #include <vector>
-
-#if __has_include(<deis/rk.hpp>)
-#include <deis/rk.hpp>
-#define DEIS_MICRO_HAVE_RK 1
-#else
-#define DEIS_MICRO_HAVE_RK 0
-#endif
 
 namespace {
 
@@ -111,7 +106,6 @@ void BM_sample_multistep(benchmark::State& st, deis::multistep_options opt) {
     time_sampling(st, [&](auto& net, deis::state<double>& x) { return solver.sample(net, x, ws); });
 }
 
-#if DEIS_MICRO_HAVE_RK
 void BM_sample_heun2(benchmark::State& st) {
     const deis::vp_linear sch(0.1, 20.0, 1.0);
     const deis::rk_solver<deis::tableau::heun2> solver(sch, deis::power_t_grid(sch, nfe / 2, 1.0, 1e-3, 2.0));
@@ -119,7 +113,6 @@ void BM_sample_heun2(benchmark::State& st) {
     time_sampling(st, [&](auto& net, deis::state<double>& x) { return solver.sample(net, x, ws); });
 }
 BENCHMARK(BM_sample_heun2)->Name("BM_sample_ring2d/heun2")->Unit(benchmark::kMillisecond)->UseRealTime();
-#endif
 
 deis::multistep_options ms(deis::multistep_method m, int order, bool corrector = false) {
     deis::multistep_options o;
@@ -139,6 +132,14 @@ BENCHMARK_CAPTURE(BM_sample_multistep, tab3, ms(deis::multistep_method::tab, 3))
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_sample_multistep, tab3_corrector, ms(deis::multistep_method::tab, 3, true))
     ->Name("BM_sample_ring2d/tab3+corrector")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+// the library's recommended configuration at 10 steps: tAB1, data prediction, corrector
+BENCHMARK_CAPTURE(BM_sample_multistep, recommended, [] {
+    const deis::vp_linear sch(0.1, 20.0, 1.0);
+    return deis::recommended_options(sch, deis::power_t_grid(sch, nfe, 1.0, 1e-3, 2.0));
+}())
+    ->Name("BM_sample_ring2d/recommended")
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -44,6 +44,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "support/csv_io.hpp"
 #include "support/mixture_io.hpp"
 
@@ -77,12 +78,7 @@ solver_spec recommended() { return {"recommended", "corrector", std::nullopt, ""
 
 solver_spec ms(const std::string& name, const std::string& family, multistep_method method, int order,
                bool corrector = false, prediction predict = prediction::noise) {
-    deis::multistep_options o;
-    o.method = method;
-    o.order = order;
-    o.corrector = corrector;
-    o.predict = predict;
-    return {name, family, o, "", 1};
+    return {name, family, deis_bench::multistep(method, order, corrector, predict), "", 1};
 }
 
 solver_spec rk(const std::string& tableau) {
@@ -178,18 +174,6 @@ prepared_solver prepare(const solver_spec& spec, const Schedule& sch, std::vecto
 
 // ---- The problems -----------------------------------------------------------------------------
 
-// The 2-D ring: 8 components at radius 4, mu_k = 4 (cos 2 pi k/8, sin 2 pi k/8), std 0.3,
-// equal weights (the problem of shared/reference/gmm2d_components.csv).
-deis::gaussian_mixture ring2d_mixture() {
-    const int K = 8;
-    const double pi = std::acos(-1.0);
-    Eigen::MatrixXd mu(2, K);
-    for (int k = 0; k < K; ++k) {
-        mu(0, k) = 4.0 * std::cos(2.0 * pi * k / K);
-        mu(1, k) = 4.0 * std::sin(2.0 * pi * k / K);
-    }
-    return deis::gaussian_mixture(Eigen::VectorXd::Ones(K), mu, Eigen::MatrixXd::Constant(2, K, 0.3));
-}
 
 // The 16-D mixture of 5 components, drawn from std::mt19937_64 with seed 16 (the same on
 // every platform: raw 64-bit outputs u mapped to [0, 1) by (u >> 11) * 2^-53, no library
@@ -952,7 +936,7 @@ int bench_main(int argc, char** argv) {
         mix_name = "16-D mixture of 5 components: from std::mt19937_64(16), means 6U - 3, stds 0.2 + 0.4U, weights "
                    "0.5 + U (U uniform in [0, 1))";
     } else {
-        mix = ring2d_mixture();
+        mix = deis_bench::ring2d_mixture();
         mix_name = "2-D ring: 8 components, mu_k = 4 (cos 2 pi k/8, sin 2 pi k/8), std 0.3, equal weights";
     }
 

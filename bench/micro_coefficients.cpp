@@ -4,6 +4,8 @@
 // once, outside the timing; the copy the constructor takes is inside it.
 #include <benchmark/benchmark.h>
 
+#include "bench_support.hpp"
+
 #include <deis/multistep.hpp>
 #include <deis/schedule.hpp>
 #include <string>
@@ -40,27 +42,21 @@ void BM_build_rk(benchmark::State& st) {
                                                      benchmark::Counter::kInvert);
 }
 
-deis::multistep_options ms(deis::multistep_method m, int order, bool corrector = false) {
-    deis::multistep_options o;
-    o.method = m;
-    o.order = order;
-    o.corrector = corrector;
-    return o;
-}
+using deis_bench::multistep;
 
 const bool registered = [] {
     using M = deis::multistep_method;
     const std::vector<std::pair<std::string, deis::multistep_options>> solvers = {
-        {"ddim", ms(M::ddim, 0)},
-        {"tab1", ms(M::tab, 1)},
-        {"tab2", ms(M::tab, 2)},
-        {"tab3", ms(M::tab, 3)},
-        {"rhoab1", ms(M::rhoab, 1)},
-        {"rhoab2", ms(M::rhoab, 2)},
-        {"rhoab3", ms(M::rhoab, 3)},
-        {"ipndm", ms(M::ipndm, 3)},
-        {"tab3+corrector", ms(M::tab, 3, true)},
-        {"rhoab3+corrector", ms(M::rhoab, 3, true)},
+        {"ddim", multistep(M::ddim, 0)},
+        {"tab1", multistep(M::tab, 1)},
+        {"tab2", multistep(M::tab, 2)},
+        {"tab3", multistep(M::tab, 3)},
+        {"rhoab1", multistep(M::rhoab, 1)},
+        {"rhoab2", multistep(M::rhoab, 2)},
+        {"rhoab3", multistep(M::rhoab, 3)},
+        {"ipndm", multistep(M::ipndm, 3)},
+        {"tab3+corrector", multistep(M::tab, 3, true)},
+        {"rhoab3+corrector", multistep(M::rhoab, 3, true)},
     };
     for (const auto& [name, opt] : solvers)
         benchmark::RegisterBenchmark(("BM_build/" + name).c_str(), BM_build_multistep, opt)

@@ -12,6 +12,8 @@
 // state to x_T between runs is not timed.
 #include <benchmark/benchmark.h>
 
+#include "bench_support.hpp"
+
 #include <time.h>
 
 #include <deis/gmm.hpp>
@@ -47,16 +49,6 @@ struct timed_network {
     }
 };
 
-deis::gaussian_mixture ring2d() {
-    const int K = 8;
-    const double pi = std::acos(-1.0);
-    Eigen::MatrixXd mu(2, K);
-    for (int k = 0; k < K; ++k) {
-        mu(0, k) = 4.0 * std::cos(2.0 * pi * k / K);
-        mu(1, k) = 4.0 * std::sin(2.0 * pi * k / K);
-    }
-    return deis::gaussian_mixture(Eigen::VectorXd::Ones(K), mu, Eigen::MatrixXd::Constant(2, K, 0.3));
-}
 
 constexpr Eigen::Index samples = 100000;
 constexpr int nfe = 10;
@@ -76,7 +68,7 @@ const deis::state<double>& noise() {
 template <class Sample>
 void time_sampling(benchmark::State& st, Sample&& sample) {
     const deis::vp_linear sch(0.1, 20.0, 1.0);
-    const deis::gmm_eps<deis::vp_linear> eps(ring2d(), sch);
+    const deis::gmm_eps<deis::vp_linear> eps(deis_bench::ring2d_mixture(), sch);
     timed_network<deis::gmm_eps<deis::vp_linear>> net{eps};
     deis::state<double> x = noise();
     double total = 0.0;
@@ -114,23 +106,17 @@ void BM_sample_heun2(benchmark::State& st) {
 }
 BENCHMARK(BM_sample_heun2)->Name("BM_sample_ring2d/heun2")->Unit(benchmark::kMillisecond)->UseRealTime();
 
-deis::multistep_options ms(deis::multistep_method m, int order, bool corrector = false) {
-    deis::multistep_options o;
-    o.method = m;
-    o.order = order;
-    o.corrector = corrector;
-    return o;
-}
+using deis_bench::multistep;
 
-BENCHMARK_CAPTURE(BM_sample_multistep, ddim, ms(deis::multistep_method::ddim, 0))
+BENCHMARK_CAPTURE(BM_sample_multistep, ddim, multistep(deis::multistep_method::ddim, 0))
     ->Name("BM_sample_ring2d/ddim")
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(BM_sample_multistep, tab3, ms(deis::multistep_method::tab, 3))
+BENCHMARK_CAPTURE(BM_sample_multistep, tab3, multistep(deis::multistep_method::tab, 3))
     ->Name("BM_sample_ring2d/tab3")
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(BM_sample_multistep, tab3_corrector, ms(deis::multistep_method::tab, 3, true))
+BENCHMARK_CAPTURE(BM_sample_multistep, tab3_corrector, multistep(deis::multistep_method::tab, 3, true))
     ->Name("BM_sample_ring2d/tab3+corrector")
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

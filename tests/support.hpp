@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "deis/multistep.hpp"
 #include "support/csv_io.hpp"
 #include "support/mixture_io.hpp"
 
@@ -32,6 +33,17 @@ inline auto contains(const std::string& part) {
 #else
     return Catch::Matchers::Contains(part);
 #endif
+}
+
+/// Multistep options in one expression.
+inline deis::multistep_options options(deis::multistep_method m, int order, bool corrector = false,
+                                       deis::prediction p = deis::prediction::noise) {
+    deis::multistep_options o;
+    o.method = m;
+    o.order = order;
+    o.corrector = corrector;
+    o.predict = p;
+    return o;
 }
 
 /// Path of a file of the reference data, e.g. reference_path("coef/grid_t2_n10.csv").

@@ -25,15 +25,7 @@ const deis::vp_linear ref_schedule{};
 
 std::vector<double> ref_grid() { return deis::power_t_grid(ref_schedule, 10, 1.0, 1e-3, 2.0); }
 
-deis::multistep_options options(deis::multistep_method m, int order, bool corrector = false,
-                                deis::prediction p = deis::prediction::noise) {
-    deis::multistep_options o;
-    o.method = m;
-    o.order = order;
-    o.corrector = corrector;
-    o.predict = p;
-    return o;
-}
+using deis_test::options;
 
 std::string coef_file(const char* method, int order) {
     return std::string("coef/") + method + "_order" + std::to_string(order) + "_t2_n10.csv";

@@ -7,22 +7,13 @@
 
 #include "catch.hpp"
 #include "support/csv_io.hpp"
+#include "support.hpp"
 #include "support/mixture_io.hpp"
 
 namespace {
 
-// The reference data of the official DEIS code (DEIS_REFERENCE_DIR is set by tests/CMakeLists.txt).
-std::string reference_path(const std::string& relative) { return std::string(DEIS_REFERENCE_DIR) + "/" + relative; }
-
-// One sample per column.
-Eigen::MatrixXd reference_samples(const std::string& relative) {
-    return deis_tools::read_samples(reference_path(relative));
-}
-
-// The 8-component 2-D mixture of the reference data.
-deis::gaussian_mixture reference_mixture() {
-    return deis_tools::read_mixture_csv(reference_path("gmm2d_components.csv"));
-}
+using deis_test::reference_mixture;
+using deis_test::reference_samples;
 
 const deis::vp_linear ref_schedule{};
 constexpr double T = 1.0, t_end = 1e-3;

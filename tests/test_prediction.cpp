@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "support.hpp"
 #include "deis/deis.hpp"
 
 namespace {
@@ -37,13 +38,9 @@ struct gaussian_problem {
     }
 };
 
+// tests/support.hpp's options() with the prediction before the corrector flag
 multistep_options make(multistep_method m, int order, prediction p, bool corrector) {
-    multistep_options o;
-    o.method = m;
-    o.order = order;
-    o.predict = p;
-    o.corrector = corrector;
-    return o;
+    return deis_test::options(m, order, corrector, p);
 }
 
 }  // namespace

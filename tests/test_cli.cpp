@@ -728,7 +728,6 @@ TEST_CASE("deis-sample: defaults equal their explicit values", "[cli]") {
     }
 }
 
-#endif  // DEIS_SAMPLE_EXE
 
 TEST_CASE("deis-sample: --method recommended is tab with data prediction and the corrector", "[cli]") {
     scratch s;
@@ -756,3 +755,5 @@ TEST_CASE("deis-sample: --method recommended is tab with data prediction and the
         CHECK(s.out_files().empty());
     }
 }
+
+#endif  // DEIS_SAMPLE_EXE

@@ -48,8 +48,10 @@ enum class status {
 };
 
 /// What a run reports. On failure, `failed_time` is the time of the rejected network call,
-/// `steps` the number of steps completed before it, and the state holds the (finite) input
-/// of that call: the state at failed_time.
+/// `steps` the number of steps completed before it, and the state is finite: for the
+/// multistep solvers it is the input of that call (the state at failed_time); for
+/// rk_solver, whose calls are made at stage states, it is the state at the start of the
+/// failed step, grid()[steps].
 struct sample_result {
     deis::status status = status::success;
     int nfe = 0;    ///< network calls made

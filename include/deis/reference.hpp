@@ -5,7 +5,7 @@
 //
 //     dy/drho = eps(alpha(t(rho)) y, t(rho))
 //
-// (see DESIGN.md). reference_solution integrates it with an embedded Runge-Kutta pair of
+// (the equation every solver of the library discretises). reference_solution integrates it with an embedded Runge-Kutta pair of
 // Boost.Odeint (Fehlberg 7(8) by default, or Dormand-Prince 5(4)) under Odeint's step-size
 // control, and maps the result back to x = alpha y. The step size adapts to the solution, so
 // the result is as accurate as the tolerance asks (and round-off allows), whatever the grid

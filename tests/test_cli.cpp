@@ -145,6 +145,12 @@ std::size_t count_lines(const std::string& s) {
 
 std::string reference(const std::string& name) { return std::string(DEIS_REFERENCE_DIR) + "/" + name; }
 
+// The reference mixture and x_T, vp-linear, quadratic grid, 10 steps (method to be added).
+args_t reference_run_args() {
+    return {"--mixture-csv", reference("gmm2d_components.csv"), "--noise", reference("gmm2d_xT.csv"),
+            "--schedule", "vp-linear", "--grid", "t-power", "--steps", "10"};
+}
+
 // Samples as written by the program (one per row) or in the reference data.
 Eigen::MatrixXd read(const std::string& path) { return deis_tools::read_samples(path); }
 
@@ -538,11 +544,7 @@ TEST_CASE("deis-sample: rk's nfe line is stages * steps for every tableau", "[cl
 
 TEST_CASE("deis-sample: --float agrees with double", "[cli]") {
     scratch s;
-    const args_t common = {"--mixture-csv", reference("gmm2d_components.csv"),
-                           "--noise",       reference("gmm2d_xT.csv"),
-                           "--schedule",    "vp-linear",
-                           "--grid",        "t-power",
-                           "--steps",       "10"};
+    const args_t common = reference_run_args();
     const std::vector<args_t> methods = {{"--method", "tab"},
                                          {"--method", "rhoab", "--corrector"},
                                          {"--method", "ipndm"},
@@ -569,11 +571,7 @@ TEST_CASE("deis-sample: --float agrees with double", "[cli]") {
 
 TEST_CASE("deis-sample: --model-output x0, v and score give the samples of eps", "[cli]") {
     scratch s;
-    const args_t common = {"--mixture-csv", reference("gmm2d_components.csv"),
-                           "--noise",       reference("gmm2d_xT.csv"),
-                           "--schedule",    "vp-linear",
-                           "--grid",        "t-power",
-                           "--steps",       "10"};
+    const args_t common = reference_run_args();
     const std::vector<args_t> methods = {{"--method", "tab"},
                                          {"--method", "tab", "--predict", "data"},
                                          {"--method", "ipndm"},

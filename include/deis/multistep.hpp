@@ -58,7 +58,8 @@ struct multistep_options {
     /// and x_{k+1} is recomputed from x_k with the Lagrange polynomial through the new
     /// prediction and the min(r_k + 1, 3) newest old ones. The new prediction (at the
     /// uncorrected point) is kept in the history. No corrector on the last step. Not
-    /// available for iPNDM.
+    /// available for iPNDM. Memory: a workspace then holds (at most) order + 2 history
+    /// buffers and the predicted state (without the corrector: order + 1 history buffers).
     bool corrector = false;
 };
 
@@ -122,6 +123,15 @@ public:
     sample_result sample(Network&& net, state<Scalar>& x) const;
 
 private:
+    // After the network call at grid[k], made at `in` (x, or the predicted state), with its
+    // output in *hist[0]: converts that output to the predicted quantity, then applies the
+    // predictor of step k to x_k, into x, or into `predicted` when step k has a corrector.
+    // x_k is x, or, when step k - 1 has a corrector, the predicted state corrected (see
+    // build()), which is never stored: one pass over memory.
+    template <class Scalar>
+    void advance(int k, state<Scalar>& x, state<Scalar>& predicted, const state<Scalar>& in,
+                 const std::array<state<Scalar>*, detail::max_nodes + 1>& hist) const;
+
     void check_options() {
         const char* where = "multistep_options";
         const bool ddim = opt_.method == multistep_method::ddim;
@@ -168,6 +178,7 @@ private:
         }
 
         table_.assign(std::size_t(n), step_coefficients{});
+        corrections_.assign(std::size_t(n), correction{});
         history_ = 1;
         any_corrector_ = false;
         for (int k = 0; k < n; ++k) {
@@ -206,7 +217,16 @@ private:
                 const auto J = detail::lagrange_integrals(v.data(), q + 1, s[ku], s[ku + 1], var_of, cuts);
                 row.corrector_order = q;
                 for (int j = 0; j <= q; ++j) row.d[std::size_t(j)] = scale * J[std::size_t(j)];
-                history_ = std::max(history_, q + 1);
+                // How the run applies it: to the predicted state, in which x_coef x_k cancels,
+                // x_to = predicted + sum_{m <= r + 1} e[m] h_{k+1-m}, e[m] = d[m] - c[m - 1]
+                // (zero beyond either order), so that x_k need not be read again. Its nodes
+                // run from k + 1 down to k - r: one more than the corrector's when r = 3.
+                correction& e = corrections_[ku];
+                e.terms = std::max(q, r + 1) + 1;
+                for (int m = 0; m < e.terms; ++m)
+                    e.e[std::size_t(m)] =
+                        (m <= q ? row.d[std::size_t(m)] : 0.0) - (m >= 1 ? row.c[std::size_t(m - 1)] : 0.0);
+                history_ = std::max(history_, e.terms);
                 any_corrector_ = true;
             }
         }
@@ -216,6 +236,12 @@ private:
     std::vector<double> grid_;
     std::vector<step_coefficients> table_;
     std::vector<detail::conversion> conv_;  // per network call, grid[0..N-1]
+    // how the run applies each step's corrector (see build())
+    struct correction {
+        int terms = 0;
+        std::array<double, detail::max_nodes + 1> e{};
+    };
+    std::vector<correction> corrections_;  // per step
     int history_ = 1;
     bool any_corrector_ = false;
 };
@@ -258,44 +284,56 @@ sample_result multistep_solver::sample(Network&& net, state<Scalar>& x, multiste
     sample_result r;
     const int n = steps();
     const int nh = history_;
-    // order[j] is the buffer holding the prediction j steps old (newest first)
-    std::array<state<Scalar>*, detail::max_nodes> hist{};
+    // hist[j] is the buffer holding the prediction j steps old (newest first)
+    std::array<state<Scalar>*, detail::max_nodes + 1> hist{};
     for (int j = 0; j < nh; ++j) hist[std::size_t(j)] = &ws.history_[std::size_t(j)];
 
-    auto stop = [&](status st, double t) {
+    if (status st = detail::call_network(net, x, grid_[0], *hist[0], r); st != status::success) {
         r.status = st;
-        r.failed_time = t;
+        r.failed_time = grid_[0];
         return r;
-    };
-
-    if (status st = detail::evaluate(net, x, grid_[0], *hist[0], conv_[0], r); st != status::success)
-        return stop(st, grid_[0]);
-
-    for (int k = 0; k < n; ++k) {
-        const step_coefficients& row = table_[std::size_t(k)];
-        const bool correct = row.corrector_order >= 0;
-        state<Scalar>& target = correct ? ws.predicted_ : x;
-        detail::fused_update<Scalar>(target, x, row.x_coef, row.c.data(), hist.data(), row.order + 1);
-        if (k == n - 1) {
-            r.steps = n;
-            break;
-        }
-        // the oldest buffer is free: the predictor has used it and the corrector needs at
-        // most the nh - 1 newest
+    }
+    advance(0, x, ws.predicted_, x, hist);
+    for (int k = 1; k < n; ++k) {
+        // the call at grid[k], at the state the predictor of step k - 1 wrote; the oldest
+        // buffer is free: step k - 1's predictor has used it, and its corrector and step k's
+        // predictor need at most the nh - 1 newest old predictions
+        const bool corrected = table_[std::size_t(k - 1)].corrector_order >= 0;
+        const state<Scalar>& in = corrected ? ws.predicted_ : x;
         state<Scalar>* fresh = hist[std::size_t(nh - 1)];
-        const double t = grid_[std::size_t(k + 1)];
-        if (status st = detail::evaluate(net, target, t, *fresh, conv_[std::size_t(k + 1)], r);
-            st != status::success) {
-            if (correct) x = ws.predicted_;
-            r.steps = k + 1;
-            return stop(st, t);
+        const double t = grid_[std::size_t(k)];
+        if (status st = detail::call_network(net, in, t, *fresh, r); st != status::success) {
+            if (corrected) x = ws.predicted_;
+            r.status = st;
+            r.failed_time = t;
+            r.steps = k;
+            return r;
         }
         for (int j = nh - 1; j > 0; --j) hist[std::size_t(j)] = hist[std::size_t(j - 1)];
         hist[0] = fresh;
-        if (correct) detail::fused_update<Scalar>(x, x, row.x_coef, row.d.data(), hist.data(), row.corrector_order + 1);
-        r.steps = k + 1;
+        advance(k, x, ws.predicted_, in, hist);
     }
+    r.steps = n;
     return r;
+}
+
+template <class Scalar>
+void multistep_solver::advance(int k, state<Scalar>& x, state<Scalar>& predicted, const state<Scalar>& in,
+                               const std::array<state<Scalar>*, detail::max_nodes + 1>& hist) const {
+    const detail::conversion& conv = conv_[std::size_t(k)];
+    if (!conv.identity()) *hist[0] = Scalar(conv.px) * in + Scalar(conv.po) * *hist[0];
+    std::array<const Scalar*, detail::max_nodes + 1> h{};
+    for (std::size_t j = 0; j < std::size_t(history_); ++j) h[j] = hist[j]->data();
+    const step_coefficients& step = table_[std::size_t(k)];
+    Scalar* const target = step.corrector_order >= 0 ? predicted.data() : x.data();
+    if (k > 0 && table_[std::size_t(k - 1)].corrector_order >= 0) {
+        // x_k = predicted + sum e h is formed in registers, and the predictor applied to it
+        const correction& corr = corrections_[std::size_t(k - 1)];
+        detail::combine_twice(target, predicted.data(), corr.e.data(), corr.terms, step.x_coef, step.c.data(),
+                              step.order + 1, h.data(), x.size());
+    } else {
+        detail::combine(target, x.data(), step.x_coef, step.c.data(), h.data(), step.order + 1, x.size());
+    }
 }
 
 template <class Network, class Scalar>

@@ -37,13 +37,13 @@ void BM_update(benchmark::State& st) {
     // values in [-1, 1] and coefficients that keep them there (no growth, no denormals)
     deis::state<Scalar> x = deis::state<Scalar>::Random(n, 1);
     std::vector<deis::state<Scalar>> hist(static_cast<std::size_t>(terms));
-    std::array<const Scalar*, 4> h{};
+    std::array<const Scalar*, 5> h{};  // deis::detail::combine takes up to 5 terms
     for (int j = 0; j < terms; ++j) {
         hist[std::size_t(j)] = deis::state<Scalar>::Random(n, 1);
         h[std::size_t(j)] = hist[std::size_t(j)].data();
     }
     const double a = 0.5;
-    const std::array<double, 4> c = {0.2, -0.1, 0.05, -0.025};
+    const std::array<double, 5> c = {0.2, -0.1, 0.05, -0.025, 0.0};
 
     const std::size_t bytes = std::size_t(terms + 2) * std::size_t(n) * sizeof(Scalar);
     std::vector<char> src(bytes / 2, 1), dst(bytes / 2, 0);

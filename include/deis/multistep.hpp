@@ -126,8 +126,9 @@ private:
     // After the network call at grid[k], made at `in` (x, or the predicted state), with its
     // output in *hist[0]: converts that output to the predicted quantity, then applies the
     // predictor of step k to x_k, into x, or into `predicted` when step k has a corrector.
-    // x_k is x, or, when step k - 1 has a corrector, the predicted state corrected (see
-    // build()), which is never stored: one pass over memory.
+    // x_k is x, or, when step k - 1 has a corrector, the predicted state corrected, which is
+    // never formed: the predictor is applied to the predicted state with coefficients that
+    // include the correction (see build()). One pass over memory.
     template <class Scalar>
     void advance(int k, state<Scalar>& x, state<Scalar>& predicted, const state<Scalar>& in,
                  const std::array<state<Scalar>*, detail::max_nodes + 1>& hist) const;
@@ -178,9 +179,11 @@ private:
         }
 
         table_.assign(std::size_t(n), step_coefficients{});
-        corrections_.assign(std::size_t(n), correction{});
+        after_corrector_.assign(std::size_t(n), predictor_from_predicted{});
         history_ = 1;
         any_corrector_ = false;
+        int e_terms = 0;  // the corrector of the previous step, as below
+        std::array<double, detail::max_nodes + 1> e{};
         for (int k = 0; k < n; ++k) {
             const auto ku = std::size_t(k);
             step_coefficients& row = table_[ku];
@@ -209,6 +212,15 @@ private:
             for (int j = 0; j <= r; ++j) v[std::size_t(j)] = var[ku - std::size_t(j)];
             const auto I = detail::lagrange_integrals(v.data(), r + 1, s[ku], s[ku + 1], var_of, cuts);
             for (int j = 0; j <= r; ++j) row.c[std::size_t(j)] = scale * I[std::size_t(j)];
+            if (k > 0 && table_[ku - 1].corrector_order >= 0) {
+                // x_k = predicted + sum e h, so x_{k+1} = x_coef predicted + sum f h with
+                // f[m] = x_coef e[m] + c[m]: one combination, x_k never formed
+                predictor_from_predicted& p = after_corrector_[ku];
+                p.terms = std::max(e_terms, r + 1);
+                for (int m = 0; m < p.terms; ++m)
+                    p.f[std::size_t(m)] = row.x_coef * e[std::size_t(m)] + (m <= r ? row.c[std::size_t(m)] : 0.0);
+                history_ = std::max(history_, p.terms);
+            }
 
             // corrector: nodes k+1, k, ..., k+1-q with q = min(r + 1, 3)
             if (opt_.corrector && k < n - 1) {
@@ -217,16 +229,15 @@ private:
                 const auto J = detail::lagrange_integrals(v.data(), q + 1, s[ku], s[ku + 1], var_of, cuts);
                 row.corrector_order = q;
                 for (int j = 0; j <= q; ++j) row.d[std::size_t(j)] = scale * J[std::size_t(j)];
-                // How the run applies it: to the predicted state, in which x_coef x_k cancels,
+                // x_to from the predicted state, in which x_coef x_k cancels:
                 // x_to = predicted + sum_{m <= r + 1} e[m] h_{k+1-m}, e[m] = d[m] - c[m - 1]
-                // (zero beyond either order), so that x_k need not be read again. Its nodes
-                // run from k + 1 down to k - r: one more than the corrector's when r = 3.
-                correction& e = corrections_[ku];
-                e.terms = std::max(q, r + 1) + 1;
-                for (int m = 0; m < e.terms; ++m)
-                    e.e[std::size_t(m)] =
+                // (zero beyond either order). Its nodes run from k + 1 down to k - r: one more
+                // than the corrector's when r = 3.
+                e_terms = std::max(q, r + 1) + 1;
+                e = {};
+                for (int m = 0; m < e_terms; ++m)
+                    e[std::size_t(m)] =
                         (m <= q ? row.d[std::size_t(m)] : 0.0) - (m >= 1 ? row.c[std::size_t(m - 1)] : 0.0);
-                history_ = std::max(history_, e.terms);
                 any_corrector_ = true;
             }
         }
@@ -236,12 +247,13 @@ private:
     std::vector<double> grid_;
     std::vector<step_coefficients> table_;
     std::vector<detail::conversion> conv_;  // per network call, grid[0..N-1]
-    // how the run applies each step's corrector (see build())
-    struct correction {
+    // The predictor of a step that follows a corrected one, as the run applies it:
+    // x_{k+1} = x_coef predicted + sum_{m < terms} f[m] h_{k-m} (see build()).
+    struct predictor_from_predicted {
         int terms = 0;
-        std::array<double, detail::max_nodes + 1> e{};
+        std::array<double, detail::max_nodes + 1> f{};
     };
-    std::vector<correction> corrections_;  // per step
+    std::vector<predictor_from_predicted> after_corrector_;  // per step
     int history_ = 1;
     bool any_corrector_ = false;
 };
@@ -327,10 +339,8 @@ void multistep_solver::advance(int k, state<Scalar>& x, state<Scalar>& predicted
     const step_coefficients& step = table_[std::size_t(k)];
     Scalar* const target = step.corrector_order >= 0 ? predicted.data() : x.data();
     if (k > 0 && table_[std::size_t(k - 1)].corrector_order >= 0) {
-        // x_k = predicted + sum e h is formed in registers, and the predictor applied to it
-        const correction& corr = corrections_[std::size_t(k - 1)];
-        detail::combine_twice(target, predicted.data(), corr.e.data(), corr.terms, step.x_coef, step.c.data(),
-                              step.order + 1, h.data(), x.size());
+        const predictor_from_predicted& p = after_corrector_[std::size_t(k)];
+        detail::combine(target, predicted.data(), step.x_coef, p.f.data(), h.data(), p.terms, x.size());
     } else {
         detail::combine(target, x.data(), step.x_coef, step.c.data(), h.data(), step.order + 1, x.size());
     }

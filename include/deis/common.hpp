@@ -116,11 +116,11 @@ bool all_finite(const Eigen::MatrixBase<Derived>& m) {
 #endif
 }
 
-// One network call at (x, t) into `out`, counted in r.nfe. Returns the status of the call:
-// bad_output_shape if the network resized `out`, non_finite_output if any entry is NaN or
-// Inf. `out` holds the network's output as returned.
+// One network call at (x, t) into `out`, converted to the predicted quantity. Returns the
+// status of the call; counts it in r.nfe.
 template <class Network, class Scalar>
-status call_network(Network& net, const state<Scalar>& x, double t, state<Scalar>& out, sample_result& r) {
+status evaluate(Network& net, const state<Scalar>& x, double t, state<Scalar>& out, const conversion& conv,
+                sample_result& r) {
     net(x, t, out);
     ++r.nfe;
     if (out.rows() != x.rows() || out.cols() != x.cols()) {
@@ -128,16 +128,8 @@ status call_network(Network& net, const state<Scalar>& x, double t, state<Scalar
         return status::bad_output_shape;
     }
     if (!all_finite(out)) return status::non_finite_output;
+    if (!conv.identity()) out = Scalar(conv.px) * x + Scalar(conv.po) * out;
     return status::success;
-}
-
-// call_network, then the output converted to the predicted quantity.
-template <class Network, class Scalar>
-status evaluate(Network& net, const state<Scalar>& x, double t, state<Scalar>& out, const conversion& conv,
-                sample_result& r) {
-    const status st = call_network(net, x, t, out, r);
-    if (st == status::success && !conv.identity()) out = Scalar(conv.px) * x + Scalar(conv.po) * out;
-    return st;
 }
 
 // Validates the caller's batch before anything is touched.

@@ -123,16 +123,6 @@ public:
     sample_result sample(Network&& net, state<Scalar>& x) const;
 
 private:
-    // After the network call at grid[k], made at `in` (x, or the predicted state), with its
-    // output in *hist[0]: converts that output to the predicted quantity, then applies the
-    // predictor of step k to x_k, into x, or into `predicted` when step k has a corrector.
-    // x_k is x, or, when step k - 1 has a corrector, the predicted state corrected, which is
-    // never formed: the predictor is applied to the predicted state with coefficients that
-    // include the correction (see build()). One pass over memory.
-    template <class Scalar>
-    void advance(int k, state<Scalar>& x, state<Scalar>& predicted, const state<Scalar>& in,
-                 const std::array<state<Scalar>*, detail::max_nodes + 1>& hist) const;
-
     void check_options() {
         const char* where = "multistep_options";
         const bool ddim = opt_.method == multistep_method::ddim;
@@ -300,21 +290,15 @@ sample_result multistep_solver::sample(Network&& net, state<Scalar>& x, multiste
     std::array<state<Scalar>*, detail::max_nodes + 1> hist{};
     for (int j = 0; j < nh; ++j) hist[std::size_t(j)] = &ws.history_[std::size_t(j)];
 
-    if (status st = detail::call_network(net, x, grid_[0], *hist[0], r); st != status::success) {
-        r.status = st;
-        r.failed_time = grid_[0];
-        return r;
-    }
-    advance(0, x, ws.predicted_, x, hist);
-    for (int k = 1; k < n; ++k) {
-        // the call at grid[k], at the state the predictor of step k - 1 wrote; the oldest
-        // buffer is free: step k - 1's predictor has used it, and its corrector and step k's
-        // predictor need at most the nh - 1 newest old predictions
-        const bool corrected = table_[std::size_t(k - 1)].corrector_order >= 0;
+    for (int k = 0; k < n; ++k) {
+        // the call at grid[k], at x or at the state the predictor of step k - 1 wrote; the
+        // oldest buffer is free: step k - 1's predictor has used it, and its corrector and
+        // step k's predictor need at most the nh - 1 newest old predictions
+        const bool corrected = k > 0 && table_[std::size_t(k - 1)].corrector_order >= 0;
         const state<Scalar>& in = corrected ? ws.predicted_ : x;
         state<Scalar>* fresh = hist[std::size_t(nh - 1)];
         const double t = grid_[std::size_t(k)];
-        if (status st = detail::call_network(net, in, t, *fresh, r); st != status::success) {
+        if (status st = detail::evaluate(net, in, t, *fresh, conv_[std::size_t(k)], r); st != status::success) {
             if (corrected) x = ws.predicted_;
             r.status = st;
             r.failed_time = t;
@@ -323,27 +307,22 @@ sample_result multistep_solver::sample(Network&& net, state<Scalar>& x, multiste
         }
         for (int j = nh - 1; j > 0; --j) hist[std::size_t(j)] = hist[std::size_t(j - 1)];
         hist[0] = fresh;
-        advance(k, x, ws.predicted_, in, hist);
+
+        // the predictor of step k, into x, or into ws.predicted_ when step k has a corrector.
+        // After a corrected step the state at grid[k] is the predicted state corrected, which
+        // is never formed: the predictor is applied to the predicted state with coefficients
+        // that include the correction (see build()). One pass over memory.
+        const step_coefficients& step = table_[std::size_t(k)];
+        state<Scalar>& target = step.corrector_order >= 0 ? ws.predicted_ : x;
+        if (corrected) {
+            const predictor_from_predicted& p = after_corrector_[std::size_t(k)];
+            detail::fused_update<Scalar>(target, ws.predicted_, step.x_coef, p.f.data(), hist.data(), p.terms);
+        } else {
+            detail::fused_update<Scalar>(target, x, step.x_coef, step.c.data(), hist.data(), step.order + 1);
+        }
     }
     r.steps = n;
     return r;
-}
-
-template <class Scalar>
-void multistep_solver::advance(int k, state<Scalar>& x, state<Scalar>& predicted, const state<Scalar>& in,
-                               const std::array<state<Scalar>*, detail::max_nodes + 1>& hist) const {
-    const detail::conversion& conv = conv_[std::size_t(k)];
-    if (!conv.identity()) *hist[0] = Scalar(conv.px) * in + Scalar(conv.po) * *hist[0];
-    std::array<const Scalar*, detail::max_nodes + 1> h{};
-    for (std::size_t j = 0; j < std::size_t(history_); ++j) h[j] = hist[j]->data();
-    const step_coefficients& step = table_[std::size_t(k)];
-    Scalar* const target = step.corrector_order >= 0 ? predicted.data() : x.data();
-    if (k > 0 && table_[std::size_t(k - 1)].corrector_order >= 0) {
-        const predictor_from_predicted& p = after_corrector_[std::size_t(k)];
-        detail::combine(target, predicted.data(), step.x_coef, p.f.data(), h.data(), p.terms, x.size());
-    } else {
-        detail::combine(target, x.data(), step.x_coef, step.c.data(), h.data(), step.order + 1, x.size());
-    }
 }
 
 template <class Network, class Scalar>

@@ -3,7 +3,7 @@
 #   bash run-tests.sh             build/tests: tests, examples and benchmark tools, -Werror
 #   bash run-tests.sh --sanitize  build/asan: tests only, with address + undefined sanitizers
 # DEIS_REFERENCE_DIR (environment) overrides where the reference data is
-# (default: ../shared/reference beside the repository).
+# (default: tests/data, inside the repository).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -17,7 +17,7 @@ esac
 bash scripts/deps.sh
 
 jobs=$(nproc)
-reference_dir=${DEIS_REFERENCE_DIR:-$PWD/../shared/reference}
+reference_dir=${DEIS_REFERENCE_DIR:-$PWD/tests/data}
 common=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDEIS_BUILD_TESTS=ON
         "-DDEIS_REFERENCE_DIR=$reference_dir")
 

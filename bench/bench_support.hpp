@@ -9,7 +9,7 @@
 namespace deis_bench {
 
 // The 2-D ring: 8 components at radius 4, mu_k = 4 (cos 2 pi k/8, sin 2 pi k/8), std 0.3,
-// equal weights (the problem of shared/reference/gmm2d_components.csv).
+// equal weights (the problem of tests/data/gmm2d_components.csv).
 inline deis::gaussian_mixture ring2d_mixture() {
     const int K = 8;
     const double pi = std::acos(-1.0);

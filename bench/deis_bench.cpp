@@ -14,7 +14,7 @@
 //   deis-bench --case ve                the ring under the VE schedule
 //   deis-bench --mixture m.json         your own mixture (JSON or CSV, see mixture_io.hpp)
 //   deis-bench --solvers 'tab*,ddim' --grids t2 --nfe 10,20
-//   deis-bench --check-reference ../shared/reference
+//   deis-bench --check-reference tests/data
 //   deis-bench --list                   the solvers and grids
 #include <CLI/CLI.hpp>
 #include <Eigen/Core>
@@ -615,7 +615,7 @@ std::vector<std::string> plot(const std::string& out_dir, const std::string& cas
     return pngs;
 }
 
-// ---- The check against shared/reference -------------------------------------------------
+// ---- The check against the reference data (tests/data) -------------------------------------------------
 
 struct reference_row {
     std::string impl, method, grid;
@@ -902,7 +902,7 @@ int bench_main(int argc, char** argv) {
     app.add_option("--ref-block", cfg.ref_block, "samples per step-size control of the reference integrator")
         ->capture_default_str();
     app.add_option("--check-reference", cfg.check_dir,
-                   "directory of shared/reference: run on its gmm2d_xT.csv and compare with gmm2d_exact.csv and "
+                   "directory of the reference data (tests/data): run on its gmm2d_xT.csv and compare with gmm2d_exact.csv and "
                    "gmm2d_results.csv (case ring2d only)")
         ->check(CLI::ExistingDirectory);
     app.add_flag("--list", list, "list the solvers and grids and exit");

@@ -20,7 +20,7 @@
 #include "support/mixture_io.hpp"
 
 #ifndef DEIS_REFERENCE_DIR
-#define DEIS_REFERENCE_DIR "../shared/reference"
+#define DEIS_REFERENCE_DIR "tests/data"
 #endif
 
 namespace {

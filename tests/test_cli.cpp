@@ -445,7 +445,7 @@ TEST_CASE("deis-sample: --help prints the usage and exits 0", "[cli]") {
 
 namespace {
 
-// The invocation that reproduces a file of shared/reference/samples, from its name
+// The invocation that reproduces a file of tests/data/samples, from its name
 // <impl>__<method>__o<order>__<grid>__s<steps>.csv; also the expected nfe.
 struct reference_run {
     args_t args;

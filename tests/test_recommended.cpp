@@ -1,5 +1,5 @@
 // The recommended configuration: its rule, and its accuracy on the reference 2-D mixture
-// against the best peer values of shared/reference/gmm2d_results.csv.
+// against the best peer values of tests/data/gmm2d_results.csv.
 #include <algorithm>
 #include <cmath>
 #include <string>

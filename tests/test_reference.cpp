@@ -16,7 +16,7 @@
 #include "support/csv_io.hpp"
 
 #ifndef DEIS_REFERENCE_DIR
-#error "DEIS_REFERENCE_DIR must name the directory of the shared reference data (set by tests/CMakeLists.txt)"
+#error "DEIS_REFERENCE_DIR must name the directory of the reference data (tests/data) (set by tests/CMakeLists.txt)"
 #endif
 
 namespace {

@@ -1,6 +1,6 @@
 // Reading Gaussian mixtures for the examples, tools and tests. Not part of the library.
 //
-// - CSV (the format of shared/reference/gmm2d_components.csv): header mu0..mu{D-1},
+// - CSV (the format of tests/data/gmm2d_components.csv): header mu0..mu{D-1},
 //   std0..std{D-1}, weight; one row per component.
 // - JSON: {"weights": [...], "means": [[...], ...], "stds": [[...], ...]}, one inner list
 //   per component, one std per component per dimension.

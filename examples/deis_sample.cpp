@@ -185,6 +185,8 @@ public:
             case deis::model_output::score:
                 out = -out / s;
                 break;
+            case deis::model_output::velocity:  // not offered by parse_output
+                throw std::logic_error("deis-sample: --model-output velocity is not available");
         }
     }
 

@@ -96,10 +96,20 @@ TEST_CASE("bad grids", "[bad_input]") {
         expect_rejected(run_on(vpl, {1.5, 0.5, 0.25}), {"t[0] = 1.5", "[0, 1]"});
         expect_rejected(run_on(vpl, {1.0, 0.5, -0.25}), {"t[2] = -0.25"});
         expect_rejected(run_on(deis::ve{}, {1.0, 0.5, -0.25}), {"t[2] = -0.25"});
-        expect_rejected(run_on(deis::vp_discrete::from_betas(deis::beta_schedule::linear), {1.0, 0.5, 0.0}),
-                        {"t[2] = 0 "});
+        expect_rejected(run_on(deis::vp_discrete::from_betas(deis::beta_schedule::linear), {1.0, 0.5, -1e-3}),
+                        {"t[2] = -0.001"});
     }
-    SECTION("rho = 0 at t = 0") { expect_rejected(run_on(vpl, {1.0, 0.5, 0.0}), {"t[2] = 0 ", "rho"}); }
+    SECTION("rho = 0 (sigma = 0) anywhere but at the data end") {
+        // t = 0 of vp_linear is clean data: the last point of a sampling grid may be there
+        // (tested in test_clean_ends.cpp), no other
+        expect_rejected(run_on(vpl, {0.5, 0.0, 0.25}), {"t[1] = 0 ", "rho"});
+        expect_rejected(run_on(vpl, {0.0, 0.5, 0.25}), {"t[0] = 0 ", "rho = 0"});
+    }
+    SECTION("rho = inf (alpha = 0) anywhere but at the noise end") {
+        const deis::flow_matching flow;
+        expect_rejected(run_on(flow, {0.5, 1.0, 0.25}), {"t[1] = 1 "});
+        expect_rejected(run_on(flow, {0.9, 0.5, 1.0}), {"t[2] = 1 "});
+    }
     SECTION("NaN and Inf") {
         expect_rejected(run_on(vpl, {1.0, qnan, 0.25}), {"t[1] = nan"});
         expect_rejected(run_on(vpl, {inf, 0.5, 0.25}), {"t[0] = inf"});

@@ -165,6 +165,13 @@ struct reparameterized {
                 break;
             }
             case deis::model_output::score: out = -out / Scalar(s); break;
+            case deis::model_output::velocity: {
+                // dx/dt = alpha' x0 + sigma' eps
+                const auto& sch = eps_net.schedule();
+                deis::state<Scalar> x0 = (x - Scalar(s) * out) / Scalar(a);
+                out = Scalar(sch.alpha_dot(t)) * x0 + Scalar(sch.sigma_dot(t)) * out;
+                break;
+            }
         }
     }
 };
@@ -181,7 +188,8 @@ void check_parameterizations(const Schedule& sch, const Eigen::MatrixXd& x_T, do
         deis::multistep_solver ref_solver(sch, grid, base);
         Eigen::MatrixXd ref = x_T;
         REQUIRE(ref_solver.sample(net, ref).ok());
-        for (auto kind : {deis::model_output::x0, deis::model_output::v, deis::model_output::score}) {
+        for (auto kind : {deis::model_output::x0, deis::model_output::v, deis::model_output::score,
+                          deis::model_output::velocity}) {
             multistep_options o = base;
             o.output = kind;
             deis::multistep_solver solver(sch, grid, o);
@@ -197,9 +205,13 @@ void check_parameterizations(const Schedule& sch, const Eigen::MatrixXd& x_T, do
 
 }  // namespace
 
-TEST_CASE("eps, x0, v and score networks give the same samples", "[prediction]") {
+TEST_CASE("eps, x0, v, score and velocity networks give the same samples", "[prediction]") {
     Eigen::MatrixXd x(2, 6);
     x << 0.3, -1.2, 0.8, 2.0, -0.1, 1.1, -0.7, 0.4, 1.6, -1.9, 0.2, -0.3;
     check_parameterizations(deis::vp_linear(), x, 1.0);
     check_parameterizations(deis::ve(0.01, 50.0), Eigen::MatrixXd(50.0 * x), 1.0);
+    check_parameterizations(deis::vp_cosine(), x, 0.9946);
+    check_parameterizations(deis::vp_cosine(0.008, 0.9946, true), x, 0.9946);
+    check_parameterizations(deis::flow_matching(), x, 0.999);
+    check_parameterizations(deis::edm(80.0), Eigen::MatrixXd(50.0 * x), 50.0);
 }

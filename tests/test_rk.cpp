@@ -408,7 +408,9 @@ TEST_CASE("rk_solver rejects bad grids", "[rk][bad-input]") {
     CHECK_THROWS_AS(solver(ref_schedule, {1.0, 0.5, 0.6}), std::invalid_argument);
     CHECK_THROWS_AS(solver(ref_schedule, {1.5, 0.5}), std::invalid_argument);  // beyond t_max = 1
     CHECK_THROWS_AS(solver(ref_schedule, {1.0, std::nan(""), 0.1}), std::invalid_argument);
-    CHECK_THROWS_AS(solver(ref_schedule, {1.0, 0.0}), std::invalid_argument);  // rho(0) = 0
+    CHECK_THROWS_AS(solver(ref_schedule, {0.5, 0.0, 0.2}), std::invalid_argument);  // rho(0) = 0 inside
+    // rho = inf (alpha = 0) at the start: rhoRK integrates in rho
+    check_invalid_argument([&] { (void)solver(deis::flow_matching(), {1.0, 0.5, 0.1}); }, "alpha = 0");
     check_invalid_argument([&] { (void)solver(ref_schedule, {1.0, 0.5, 0.6}); }, "t[2]");
 }
 

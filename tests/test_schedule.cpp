@@ -240,8 +240,17 @@ TEST_CASE("vp_discrete: the table at its own times, and the betas", "[schedule]"
         const std::vector<double> abar = {0.999, 0.98, 0.9, 0.6, 0.2, 0.01, 1e-4};
         const deis::vp_discrete s(abar);
         const int n = int(abar.size());
-        CHECK(s.t_min() == 1.0 / n);
+        // the domain reaches clean data at t = 0, where log alpha is interpolated from 0 to the
+        // first entry: alpha(0) = 1, sigma(0) = 0, and halfway alpha = abar[0]^(1/4)
+        CHECK(s.t_min() == 0.0);
         CHECK(s.t_max() == 1.0);
+        CHECK(s.alpha(0.0) == 1.0);
+        CHECK(s.sigma(0.0) == 0.0);
+        CHECK(s.rho(0.0) == 0.0);
+        CHECK(s.t_from_rho(0.0) == 0.0);
+        CHECK(rel_diff(s.alpha(0.5 / n), std::pow(abar[0], 0.25)) <= 1e-15);
+        // a table that starts at alpha = 1 keeps the domain from its first entry on
+        CHECK(deis::vp_discrete({1.0, 0.5, 0.1}).t_min() == 1.0 / 3);
         for (int j = 0; j < n; ++j) {
             const double t = double(j + 1) / n;
             CAPTURE(j);

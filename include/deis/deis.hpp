@@ -2,7 +2,9 @@
 #pragma once
 
 #include "deis/version.hpp"
+#include "deis/state.hpp"
 #include "deis/common.hpp"
+#include "deis/noise.hpp"
 #include "deis/schedule.hpp"
 #include "deis/grid.hpp"
 #include "deis/multistep.hpp"

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -21,13 +22,22 @@ enum class grid_kind {
     power_rho  ///< uniform in rho^(1/k), mapped back by t(rho): k = 7 is the EDM/Karras grid
 };
 
+/// Which way a grid runs: from noise to data (sampling: t decreasing, rho decreasing) or from
+/// data to noise (inversion: t and rho increasing).
+enum class direction { sampling, inversion };
+
 /// Validates a grid against a schedule and returns it: at least 2 points (N >= 1 steps),
-/// every time finite and inside [s.t_min(), s.t_max()], strictly decreasing, and rho finite,
-/// positive and strictly decreasing along the grid.
+/// every time finite and inside [s.t_min(), s.t_max()], strictly decreasing (increasing for
+/// direction::inversion), and rho strictly monotone the same way. rho must be finite and > 0
+/// at every point but the two ends: the noise end (the first point when sampling) may have
+/// alpha = 0 (rho = +inf, pure noise, e.g. t = 1 of flow matching) and the data end may have
+/// sigma = 0 (rho = 0, clean data). Which solvers can start or end there is theirs to say.
 template <class Schedule>
-std::vector<double> check_grid(const Schedule& s, std::vector<double> ts) {
+std::vector<double> check_grid(const Schedule& s, std::vector<double> ts, direction dir = direction::sampling) {
     if (ts.size() < 2)
         detail::fail("grid", "size", int(ts.size()), "must be >= 2 (N >= 1 steps)");
+    const bool down = dir == direction::sampling;
+    const std::size_t noise_end = down ? 0 : ts.size() - 1, data_end = down ? ts.size() - 1 : 0;
     double prev_rho = 0.0;
     for (std::size_t i = 0; i < ts.size(); ++i) {
         const std::string name = "t[" + std::to_string(i) + "]";
@@ -36,15 +46,22 @@ std::vector<double> check_grid(const Schedule& s, std::vector<double> ts) {
             detail::fail("grid", name, ts[i],
                          "must lie in the schedule's domain [" + detail::format_double(s.t_min()) + ", " +
                              detail::format_double(s.t_max()) + "]");
-        if (i > 0 && !(ts[i] < ts[i - 1]))
+        if (i > 0 && !(down ? ts[i] < ts[i - 1] : ts[i] > ts[i - 1]))
             detail::fail("grid", name, ts[i],
-                         "must be smaller than t[" + std::to_string(i - 1) +
-                             "] = " + detail::format_double(ts[i - 1]) + " (grids run from t_max down to t_end)");
+                         std::string("must be ") + (down ? "smaller" : "greater") + " than t[" + std::to_string(i - 1) +
+                             "] = " + detail::format_double(ts[i - 1]) +
+                             (down ? " (grids run from t_max down to t_end)"
+                                   : " (an inversion grid runs from data up to noise)"));
         const double r = s.rho(ts[i]);
-        if (!(std::isfinite(r) && r > 0.0))
-            detail::fail("grid", name, ts[i], "has rho = " + detail::format_double(r) + ", must be finite and > 0");
-        if (i > 0 && !(r < prev_rho))
-            detail::fail("grid", name, ts[i], "has rho not below the rho of the time before it");
+        const bool pure_noise = i == noise_end && r == std::numeric_limits<double>::infinity();
+        const bool clean_data = i == data_end && r == 0.0;
+        if (!(pure_noise || clean_data || (std::isfinite(r) && r > 0.0)))
+            detail::fail("grid", name, ts[i],
+                         "has rho = " + detail::format_double(r) +
+                             ", must be finite and > 0 (rho = inf is allowed at the noise end, 0 at the data end)");
+        if (i > 0 && !(down ? r < prev_rho : r > prev_rho))
+            detail::fail("grid", name, ts[i],
+                         std::string("has rho not ") + (down ? "below" : "above") + " the rho of the time before it");
         prev_rho = r;
     }
     return ts;

@@ -57,13 +57,15 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "deis/common.hpp"
 #include "deis/detail/error.hpp"
-#include "deis/detail/update.hpp"
+#include "deis/detail/schedule_traits.hpp"
 #include "deis/grid.hpp"
 
 namespace deis {
@@ -192,23 +194,27 @@ decltype(auto) with_tableau(const std::string& name, F&& f) {
 struct rk_options {
     /// What the network returns; converted to eps at every stage (exact, see common.hpp).
     model_output output = model_output::eps;
+    /// Integrate from data to noise (an inversion): the grid runs upwards (check_grid with
+    /// direction::inversion).
+    bool invert = false;
 };
 
 /// One row of an rk_solver's coefficient table: step k from t_from to t_to, in x-space.
 /// Stage i is evaluated at stage_t[i] on the state
 /// stage_x_coef[i] * x_from + sum_{j < i} stage_c[i][j] eps_j, and
-/// x_to = x_coef * x_from + sum_j b_c[j] eps_j. Only the first `stages` entries are used.
+/// x_to = x_coef * x_from + sum_j b_c[j] eps_j.
+template <int Stages>
 struct rk_step {
     double t_from = 0.0, t_to = 0.0;
-    double h = 0.0;  ///< rho(t_to) - rho(t_from), negative
-    std::array<double, rk_max_stages> stage_t{};
-    std::array<double, rk_max_stages> stage_x_coef{};                        ///< alpha_i / alpha_k
-    std::array<std::array<double, rk_max_stages>, rk_max_stages> stage_c{};  ///< alpha_i h a_ij
-    double x_coef = 0.0;                                                     ///< alpha_{k+1} / alpha_k
-    std::array<double, rk_max_stages> b_c{};                                 ///< alpha_{k+1} h b_j
+    double h = 0.0;  ///< rho(t_to) - rho(t_from), negative when sampling
+    std::array<double, Stages> stage_t{};
+    std::array<double, Stages> stage_x_coef{};                 ///< alpha_i / alpha_k
+    std::array<std::array<double, Stages>, Stages> stage_c{};  ///< alpha_i h a_ij
+    double x_coef = 0.0;                                       ///< alpha_{k+1} / alpha_k
+    std::array<double, Stages> b_c{};                          ///< alpha_{k+1} h b_j
 };
 
-template <class Scalar>
+template <class T>
 class rk_workspace;
 
 namespace detail {
@@ -248,7 +254,7 @@ constexpr bool rk_consistent() {
 }
 
 // The indices j of the nonzero entries of row `Row` of a (Row < stages) or of b
-// (Row == stages), known at compile time.
+// (Row == stages), known at compile time: the terms of that combination.
 template <class T, int Row>
 struct rk_nonzero {
     static constexpr double entry(int j) { return Row < T::stages ? T::a[Row < T::stages ? Row : 0][j] : T::b[j]; }
@@ -267,24 +273,17 @@ struct rk_nonzero {
     }
 };
 
-template <class T, int Row, std::size_t... M>
-constexpr auto rk_nonzero_sequence(std::index_sequence<M...>) {
-    constexpr auto idx = rk_nonzero<T, Row>::indices();
-    return std::index_sequence<idx[M]...>{};
-}
-
-// The index_sequence of the nonzero entries of row Row (or of b when Row == stages).
-template <class T, int Row>
-using rk_terms =
-    decltype(rk_nonzero_sequence<T, Row>(std::make_index_sequence<std::size_t(rk_nonzero<T, Row>::count())>{}));
-
 }  // namespace detail
 
 /// rhoRK-DEIS with the explicit Runge-Kutta tableau `Tableau` (see the concept above), for
 /// one schedule and one grid. Building it computes every stage time and coefficient
-/// (O(stages^2 N) work and stages * N calls of t_from_rho); afterwards it is immutable:
-/// sample() is const, and one solver may be shared by any number of threads, each with its
-/// own workspace and state.
+/// (O(stages^2 N) work and stages * N calls of t_from_rho; 8 (stages + 1)^2 bytes a step);
+/// afterwards it is immutable: sample() is const, and one solver may be shared by any number
+/// of threads, each with its own workspace and state.
+///
+/// rhoRK integrates in rho, so it cannot start where alpha = 0 (rho infinite); it may end at
+/// sigma = 0 (rho = 0), where its last stage calls the network: that needs an output that
+/// determines eps there (eps, v, velocity; not x0 or score).
 template <class Tableau>
 class rk_solver {
     static_assert(Tableau::stages >= 1 && Tableau::stages <= rk_max_stages,
@@ -302,190 +301,294 @@ public:
     using tableau_type = Tableau;
     static constexpr int stages = Tableau::stages;
     static constexpr int order = Tableau::order;
+    using step_type = rk_step<stages>;
 
     /// Validates the grid against the schedule (see check_grid), then computes the stage
     /// times and coefficients. Throws std::invalid_argument naming the bad argument.
     template <class Schedule>
     rk_solver(const Schedule& schedule, std::vector<double> grid, rk_options options = {}) : opt_(options) {
-        grid_ = check_grid(schedule, std::move(grid));
+        grid_ = check_grid(schedule, std::move(grid), opt_.invert ? direction::inversion : direction::sampling);
         build(schedule);
     }
 
     const rk_options& options() const { return opt_; }
-    /// The grid, t_max first.
+    /// The grid, t_max first (t_start first with `invert`).
     const std::vector<double>& grid() const { return grid_; }
     int steps() const { return int(grid_.size()) - 1; }
     /// Network calls a complete run makes: stages per step.
     int nfe() const { return stages * steps(); }
     /// The coefficient table, one row per step.
-    const std::vector<rk_step>& table() const { return table_; }
+    const std::vector<step_type>& table() const { return table_; }
     static const char* name() { return Tableau::name; }
 
-    /// Integrates the batch x (one sample per column, at grid()[0]) to grid().back() in
-    /// place, calling `net` `stages` times per step (see common.hpp for the Network concept).
-    /// The workspace must have been made for this solver's tableau and x's shape.
+    /// Integrates the batch x (at grid()[0]) to grid().back() in place, calling `net` `stages`
+    /// times per step (see common.hpp for the Network concept). x is any model of the State
+    /// backend concept (state.hpp). The workspace must have been made for this solver's
+    /// tableau and x's layout. The optional observer (step_info, common.hpp) is called after
+    /// each step's first call, made at the grid time grid()[step] on the state there.
     /// Throws std::invalid_argument, before any network call and without touching x, when x
-    /// is empty or not finite or the workspace does not fit. Allocates nothing.
+    /// is empty or not finite or the workspace does not fit. Allocates nothing (Eigen).
     ///
-    /// A non-finite (or reshaped) network output ends the run. The stages of a step are not
-    /// states of the grid, so then x holds the state at the start of the failed step,
-    /// grid()[result.steps] (result.steps = steps completed), while result.failed_time is
-    /// the time of the rejected call (a stage time of that step, see table()) and
-    /// result.nfe counts every call made, the rejected one included.
-    template <class Network, class Scalar>
-    sample_result sample(Network&& net, state<Scalar>& x, rk_workspace<Scalar>& ws) const;
+    /// A non-finite (or reshaped) network output ends the run, and an exception from the
+    /// network propagates. The stages of a step are not states of the grid, so then x holds
+    /// the state at the start of the failed step, grid()[result.steps] (result.steps = steps
+    /// completed), while result.failed_time is the time of the rejected call (a stage time of
+    /// that step, see table()) and result.nfe counts every call made, the rejected one
+    /// included.
+    template <class Network, class S, class W, class Observer = detail::no_observer>
+    sample_result sample(Network&& net, S& x, rk_workspace<W>& ws, Observer&& observer = Observer{}) const;
 
     /// The same with a workspace allocated for this call.
-    template <class Network, class Scalar>
-    sample_result sample(Network&& net, state<Scalar>& x) const;
+    template <class Network, class S>
+    sample_result sample(Network&& net, S& x) const;
 
 private:
     template <class Schedule>
+    static std::pair<double, double> derivatives(const Schedule& sch, double t) {
+        if constexpr (detail::has_derivatives<Schedule>::value) {
+            return {sch.alpha_dot(t), sch.sigma_dot(t)};
+        } else {
+            (void)sch;
+            (void)t;
+            const double nan = std::numeric_limits<double>::quiet_NaN();
+            return {nan, nan};
+        }
+    }
+
+    template <class Schedule>
     void build(const Schedule& sch) {
         const int n = steps();
-        table_.assign(std::size_t(n), rk_step{});
+        table_.assign(std::size_t(n), step_type{});
         conv_.assign(std::size_t(n) * std::size_t(stages), detail::conversion{});
+        preview_.assign(std::size_t(n), detail::conversion{});
         for (int k = 0; k < n; ++k) {
             const auto ku = std::size_t(k);
-            rk_step& row = table_[ku];
+            step_type& row = table_[ku];
             row.t_from = grid_[ku];
             row.t_to = grid_[ku + 1];
             const double rho0 = sch.rho(row.t_from), rho1 = sch.rho(row.t_to);
             const double alpha0 = sch.alpha(row.t_from), alpha1 = sch.alpha(row.t_to);
+            if (!(std::isfinite(rho0) && std::isfinite(rho1)))
+                detail::fail("rk_solver", "grid[" + std::to_string(std::isfinite(rho0) ? k + 1 : k) + "]",
+                             std::isfinite(rho0) ? row.t_to : row.t_from,
+                             "has alpha = 0 (rho infinite): rhoRK integrates in rho and cannot reach it; use a "
+                             "multistep solver with data prediction");
             row.h = rho1 - rho0;
             row.x_coef = alpha1 / alpha0;
+            preview_[ku] = {1.0 / alpha0, -sch.sigma(row.t_from) / alpha0};
+            const double lo = std::min(row.t_from, row.t_to), hi = std::max(row.t_from, row.t_to);
             for (int i = 0; i < stages; ++i) {
                 const auto iu = std::size_t(i);
                 const double c = Tableau::c[i];
                 double t = c == 0.0 ? row.t_from : c == 1.0 ? row.t_to : sch.t_from_rho(rho0 + c * row.h);
-                // rho is increasing, so the stage time lies in the step; t_from_rho may miss it by
+                // rho is monotone, so the stage time lies in the step; t_from_rho may miss it by
                 // round-off near the ends (c close to 0 or 1), which is clamped away
-                const double slack = 1e-9 * (row.t_from - row.t_to);
-                if (!(std::isfinite(t) && t >= row.t_to - slack && t <= row.t_from + slack))
+                const double slack = 1e-9 * (hi - lo);
+                if (!(std::isfinite(t) && t >= lo - slack && t <= hi + slack))
                     detail::fail("rk_solver",
                                  "stage time t(rho) of step " + std::to_string(k) + ", stage " + std::to_string(i), t,
-                                 "must lie in the step [" + detail::format_double(row.t_to) + ", " +
-                                     detail::format_double(row.t_from) +
+                                 "must lie in the step [" + detail::format_double(lo) + ", " +
+                                     detail::format_double(hi) +
                                      "]: the schedule's t_from_rho does not invert its rho");
-                t = std::min(std::max(t, row.t_to), row.t_from);
-                const double alpha = sch.alpha(t);
+                t = std::min(std::max(t, lo), hi);
+                const double alpha = sch.alpha(t), sigma = sch.sigma(t);
                 row.stage_t[iu] = t;
                 row.stage_x_coef[iu] = alpha / alpha0;
                 for (int j = 0; j < i; ++j) row.stage_c[iu][std::size_t(j)] = alpha * row.h * Tableau::a[i][j];
                 row.b_c[iu] = alpha1 * row.h * Tableau::b[i];
-                conv_[ku * std::size_t(stages) + iu] =
-                    detail::make_conversion(opt_.output, prediction::noise, alpha, sch.sigma(t));
+                const auto [ad, sd] = derivatives(sch, t);
+                if (opt_.output == model_output::velocity && !std::isfinite(ad * sd + 1.0))
+                    detail::fail("rk_solver", "output", "velocity",
+                                 "needs a schedule with alpha_dot and sigma_dot (finite at t = " +
+                                     detail::format_double(t) + ")");
+                detail::conversion& cv = conv_[ku * std::size_t(stages) + iu];
+                cv = detail::make_conversion(opt_.output, prediction::noise, alpha, sigma, ad, sd);
+                if (!cv.finite())
+                    detail::fail("rk_solver", "output", detail::to_string(opt_.output),
+                                 "does not determine eps at the stage time t = " + detail::format_double(t) +
+                                     " (sigma = " + detail::format_double(sigma) +
+                                     "): use model_output::eps (or v, velocity), or end the grid short of it");
             }
         }
     }
 
-    template <class Scalar>
-    using eps_pointers = std::array<const state<Scalar>*, std::size_t(Tableau::stages)>;
+    template <int I, class Network, class S, class W, class Observer>
+    bool run_stage(Network& net, S& x, rk_workspace<W>& ws, const std::array<const S*, stages>& eps, int k,
+                   Observer& observer, sample_result& r) const;
 
-    template <int I, class Network, class Scalar>
-    bool run_stage(Network& net, state<Scalar>& x, rk_workspace<Scalar>& ws, const eps_pointers<Scalar>& eps, int k,
-                   sample_result& r) const;
+    template <class Network, class S, class W, class Observer, std::size_t... I>
+    bool run_step(Network& net, S& x, rk_workspace<W>& ws, const std::array<const S*, stages>& eps, int k,
+                  Observer& observer, sample_result& r, std::index_sequence<I...>) const;
 
-    template <class Network, class Scalar, std::size_t... I>
-    bool run_step(Network& net, state<Scalar>& x, rk_workspace<Scalar>& ws, const eps_pointers<Scalar>& eps, int k,
-                  sample_result& r, std::index_sequence<I...>) const;
+    // out = a x + sum over the nonzero entries of row Row (compile-time list) of coef[j] eps[j]
+    template <int Row, class S>
+    static void combine_row(S& out, double a, const S& x, const double* coef, const std::array<const S*, stages>& eps) {
+        using nz = detail::rk_nonzero<Tableau, Row>;
+        constexpr int m = nz::count();
+        constexpr auto idx = nz::indices();
+        std::array<double, std::size_t(m > 0 ? m : 1)> c{};
+        std::array<const S*, std::size_t(m > 0 ? m : 1)> h{};
+        for (int q = 0; q < m; ++q) {
+            c[std::size_t(q)] = coef[idx[std::size_t(q)]];
+            h[std::size_t(q)] = eps[idx[std::size_t(q)]];
+        }
+        state_ops<S>::combine(out, a, x, c.data(), h.data(), m);
+    }
 
     rk_options opt_;
     std::vector<double> grid_;
-    std::vector<rk_step> table_;
-    std::vector<detail::conversion> conv_;  // per network call: step k, stage i at k * stages + i
+    std::vector<step_type> table_;
+    std::vector<detail::conversion> conv_;     // per network call: step k, stage i at k * stages + i
+    std::vector<detail::conversion> preview_;  // per step: x0 = px x + po eps at grid[k]
 };
 
 /// The memory a run needs besides the state: one eps buffer per stage and, with more than
 /// one stage, one buffer for the stage state. Made once, reused by any number of runs of
-/// solvers with at most as many stages, on batches of the same shape. Not to be shared by
-/// two runs at the same time.
-template <class Scalar>
+/// solvers with at most as many stages, on batches of the same layout. Not to be shared by
+/// two runs at the same time. T is the state type or a scalar standing for deis::state<T>, as
+/// for multistep_workspace.
+template <class T>
 class rk_workspace {
 public:
+    using state_type = detail::state_of_t<T>;
+
     template <class Tableau>
-    rk_workspace(const rk_solver<Tableau>& /*solver*/, Eigen::Index rows, Eigen::Index cols)
-        : eps_(std::size_t(Tableau::stages)) {
+    rk_workspace(const rk_solver<Tableau>& solver, const state_type& x) {
+        (void)solver;
+        make(Tableau::stages, x);
+    }
+
+    /// For Eigen matrices: buffers of rows x cols.
+    template <class Tableau, class U = state_type,
+              class = std::enable_if_t<std::is_base_of_v<Eigen::PlainObjectBase<U>, U>>>
+    rk_workspace(const rk_solver<Tableau>& solver, Eigen::Index rows, Eigen::Index cols) {
+        (void)solver;
         if (rows < 1 || cols < 1)
             detail::fail("rk_workspace", "shape", std::to_string(rows) + "x" + std::to_string(cols),
                          "must have at least one row and one column");
-        for (auto& e : eps_) e.resize(rows, cols);
-        if (Tableau::stages > 1) stage_.resize(rows, cols);
+        make(Tableau::stages, U(rows, cols));
     }
 
-    Eigen::Index rows() const { return eps_.front().rows(); }
-    Eigen::Index cols() const { return eps_.front().cols(); }
     int stages() const { return int(eps_.size()); }
+    /// The layout the workspace was made for (as state_ops::describe says it).
+    std::string describe() const { return ops::describe(view(eps_.front())); }
+    template <class U = state_type, class = std::enable_if_t<std::is_base_of_v<Eigen::MatrixBase<U>, U>>>
+    Eigen::Index rows() const {
+        return view(eps_.front()).rows();
+    }
+    template <class U = state_type, class = std::enable_if_t<std::is_base_of_v<Eigen::MatrixBase<U>, U>>>
+    Eigen::Index cols() const {
+        return view(eps_.front()).cols();
+    }
 
 private:
-    template <class T>
+    template <class Tab>
     friend class rk_solver;
-    std::vector<state<Scalar>> eps_;
-    state<Scalar> stage_;
+    using ops = state_ops<state_type>;
+    using buffer = typename ops::buffer;
+
+    static const state_type& view(const buffer& b) { return ops::view(const_cast<buffer&>(b)); }
+
+    void make(int stages, const state_type& x) {
+        static_assert(detail::has_state_ops<state_type>::value,
+                      "deis::rk_workspace: the state type does not model the State backend concept (deis/state.hpp)");
+        if (ops::empty(x)) detail::fail("rk_workspace", "shape", ops::describe(x), "must hold at least one element");
+        eps_.reserve(std::size_t(stages));
+        for (int i = 0; i < stages; ++i) eps_.push_back(ops::like(x));
+        if (stages > 1) stage_.emplace(ops::like(x));
+    }
+
+    bool fits(int stages, const state_type& x) const {
+        return int(eps_.size()) >= stages && (stages == 1 || stage_) && ops::same_layout(view(eps_.front()), x);
+    }
+
+    std::vector<buffer> eps_;
+    std::optional<buffer> stage_;
 };
 
 template <class Tableau>
-template <int I, class Network, class Scalar>
-bool rk_solver<Tableau>::run_stage(Network& net, state<Scalar>& x, rk_workspace<Scalar>& ws,
-                                   const eps_pointers<Scalar>& eps, int k, sample_result& r) const {
-    const rk_step& row = table_[std::size_t(k)];
-    const state<Scalar>* in = &x;  // stage 0 is the state at the start of the step (c_0 = 0)
+template <int I, class Network, class S, class W, class Observer>
+bool rk_solver<Tableau>::run_stage(Network& net, S& x, rk_workspace<W>& ws, const std::array<const S*, stages>& eps,
+                                   int k, Observer& observer, sample_result& r) const {
+    using ops = state_ops<S>;
+    const step_type& row = table_[std::size_t(k)];
+    const S* in = &x;  // stage 0 is the state at the start of the step (c_0 = 0)
     if constexpr (I > 0) {
-        detail::fused_update_terms(ws.stage_, x, row.stage_x_coef[I], row.stage_c[I].data(), eps,
-                                   detail::rk_terms<Tableau, I>{});
-        in = &ws.stage_;
+        S& stage = ops::view(*ws.stage_);
+        combine_row<I>(stage, row.stage_x_coef[I], x, row.stage_c[I].data(), eps);
+        in = &stage;
     }
     const double t = row.stage_t[I];
-    const status st = detail::evaluate(net, *in, t, ws.eps_[std::size_t(I)],
-                                       conv_[std::size_t(k) * std::size_t(stages) + std::size_t(I)], r);
-    if (st == status::success) return true;
-    r.status = st;
-    r.failed_time = t;
-    return false;
-}
-
-template <class Tableau>
-template <class Network, class Scalar, std::size_t... I>
-bool rk_solver<Tableau>::run_step(Network& net, state<Scalar>& x, rk_workspace<Scalar>& ws,
-                                  const eps_pointers<Scalar>& eps, int k, sample_result& r,
-                                  std::index_sequence<I...>) const {
-    // the stages in order, stopping at the first failed call
-    if (!(run_stage<int(I)>(net, x, ws, eps, k, r) && ...)) return false;
-    const rk_step& row = table_[std::size_t(k)];
-    detail::fused_update_terms(x, x, row.x_coef, row.b_c.data(), eps, detail::rk_terms<Tableau, stages>{});
+    S& out = ops::view(ws.eps_[std::size_t(I)]);
+    const status st =
+        detail::evaluate(net, *in, t, out, conv_[std::size_t(k) * std::size_t(stages) + std::size_t(I)], r);
+    if (st != status::success) {
+        r.status = st;
+        r.failed_time = t;
+        return false;
+    }
+    if constexpr (I == 0 && detail::has_observer<Observer>) {
+        // x0 = (x - sigma eps) / alpha at the step's start
+        const detail::conversion& p = preview_[std::size_t(k)];
+        step_info<S> info(x, x, out, p.px, p.po);
+        info.step = k;
+        info.steps = steps();
+        info.t = t;
+        info.nfe = r.nfe;
+        if (!detail::notify(observer, info)) {
+            r.status = status::cancelled;
+            r.failed_time = t;
+            return false;
+        }
+    }
     return true;
 }
 
 template <class Tableau>
-template <class Network, class Scalar>
-sample_result rk_solver<Tableau>::sample(Network&& net, state<Scalar>& x, rk_workspace<Scalar>& ws) const {
-    detail::check_state("rk_solver::sample", x);
-    if (ws.stages() < stages || ws.rows() != x.rows() || ws.cols() != x.cols() ||
-        (stages > 1 && (ws.stage_.rows() != x.rows() || ws.stage_.cols() != x.cols())))
-        detail::fail("rk_solver::sample", "workspace",
-                     std::to_string(ws.rows()) + "x" + std::to_string(ws.cols()) + " with " +
-                         std::to_string(ws.stages()) + " stages",
-                     "does not fit this solver (" + std::to_string(stages) + " stages) and x (" +
-                         std::to_string(x.rows()) + "x" + std::to_string(x.cols()) +
-                         "): make it with rk_workspace(solver, x.rows(), x.cols())");
+template <class Network, class S, class W, class Observer, std::size_t... I>
+bool rk_solver<Tableau>::run_step(Network& net, S& x, rk_workspace<W>& ws, const std::array<const S*, stages>& eps,
+                                  int k, Observer& observer, sample_result& r, std::index_sequence<I...>) const {
+    // the stages in order, stopping at the first failed call
+    if (!(run_stage<int(I)>(net, x, ws, eps, k, observer, r) && ...)) return false;
+    const step_type& row = table_[std::size_t(k)];
+    combine_row<stages>(x, row.x_coef, x, row.b_c.data(), eps);
+    return true;
+}
 
-    eps_pointers<Scalar> eps{};
-    for (int i = 0; i < stages; ++i) eps[std::size_t(i)] = &ws.eps_[std::size_t(i)];
+template <class Tableau>
+template <class Network, class S, class W, class Observer>
+sample_result rk_solver<Tableau>::sample(Network&& net, S& x, rk_workspace<W>& ws, Observer&& observer) const {
+    static_assert(std::is_same_v<typename rk_workspace<W>::state_type, S>,
+                  "deis::rk_solver::sample: the workspace was made for another state type");
+    using ops = state_ops<S>;
+    detail::check_state("rk_solver::sample", x);
+    if (!ws.fits(stages, x))
+        detail::fail("rk_solver::sample", "workspace", ws.describe() + " with " + std::to_string(ws.stages()) + " stages",
+                     "does not fit this solver (" + std::to_string(stages) + " stages) and x (" + ops::describe(x) +
+                         "): make it with rk_workspace(solver, x)");
+    const typename detail::scope_of<S>::type scope{};
+    (void)scope;
+
+    std::array<const S*, stages> eps{};
+    for (int i = 0; i < stages; ++i) eps[std::size_t(i)] = &ops::view(ws.eps_[std::size_t(i)]);
 
     sample_result r;
     const int n = steps();
     for (int k = 0; k < n; ++k) {
-        if (!run_step(net, x, ws, eps, k, r, std::make_index_sequence<std::size_t(stages)>{})) return r;
+        if (!run_step(net, x, ws, eps, k, observer, r, std::make_index_sequence<std::size_t(stages)>{})) {
+            r.steps = k;
+            return r;
+        }
         r.steps = k + 1;
     }
     return r;
 }
 
 template <class Tableau>
-template <class Network, class Scalar>
-sample_result rk_solver<Tableau>::sample(Network&& net, state<Scalar>& x) const {
+template <class Network, class S>
+sample_result rk_solver<Tableau>::sample(Network&& net, S& x) const {
     detail::check_state("rk_solver::sample", x);
-    rk_workspace<Scalar> ws(*this, x.rows(), x.cols());
+    rk_workspace<S> ws(*this, x);
     return sample(net, x, ws);
 }
 

@@ -8,23 +8,35 @@
 //
 //   | expression        | returns | meaning                                             |
 //   |-------------------|---------|-----------------------------------------------------|
-//   | s.alpha(t)        | double  | mean coefficient, > 0                               |
-//   | s.sigma(t)        | double  | noise standard deviation, >= 0                      |
-//   | s.rho(t)          | double  | sigma(t)/alpha(t), strictly increasing in t          |
-//   | s.t_from_rho(r)   | double  | the inverse of rho: s.t_from_rho(s.rho(t)) == t       |
+//   | s.alpha(t)        | double  | mean coefficient, > 0 (0 allowed at the noise end)   |
+//   | s.sigma(t)        | double  | noise standard deviation, > 0 (0 allowed at the data |
+//   |                   |         | end)                                                |
+//   | s.rho(t)          | double  | sigma(t)/alpha(t), strictly increasing in t; +inf    |
+//   |                   |         | where alpha = 0, 0 where sigma = 0                   |
+//   | s.t_from_rho(r)   | double  | the inverse of rho: s.t_from_rho(s.rho(t)) == t, also|
+//   |                   |         | for r = 0 and r = +inf where the domain has them     |
 //   | s.t_min()         | double  | smallest time of the domain                         |
 //   | s.t_max()         | double  | largest time of the domain                          |
 //
-// Optional: `s.rho_knots()` returning a sorted std::vector<double> of rho values where
-// t_from_rho is not smooth (vp_discrete's table entries); the coefficient quadrature is then
-// split there. Without it t_from_rho must be smooth (analytic) on the domain for the
-// coefficients to reach full double accuracy.
+// Optional members, detected at compile time:
+// - `s.rho_knots()` returning a sorted std::vector<double> of rho values where t_from_rho is
+//   not smooth (vp_discrete's table entries); the coefficient quadrature is then split there.
+//   Without it t_from_rho must be smooth (analytic) on the domain for the coefficients to
+//   reach full double accuracy.
+// - `s.alpha_dot(t)` and `s.sigma_dot(t)`, the derivatives in t: needed to read a network
+//   that returns the velocity dx/dt (model_output::velocity).
 //
-// All six are called with times inside [t_min(), t_max()] (and t_from_rho with rho values of
-// such times) when a solver is built; none is called while sampling. Every time of a solver's
-// grid must lie in the domain and have a finite rho > 0. The member functions must be
-// const and safe to call from several threads at once. The built-in schedules below are
-// small immutable values: copy them freely.
+// All of them are called with times inside [t_min(), t_max()] (and t_from_rho with rho
+// values of such times) when a solver is built; none is called while sampling. Every time
+// of a solver's grid must lie in the domain (see check_grid for rho at the ends). The member
+// functions must be const and safe to call from several threads at once. The built-in
+// schedules below are small immutable values: copy them freely.
+//
+// Which built-in schedules reach clean data (sigma = 0) at t = 0: vp_linear, vp_cosine
+// normalised, vp_discrete, flow_matching and edm. The unnormalised vp_cosine (the official
+// DEIS form) has sigma(0) > 0, and ve has sigma(0) = sigma_min > 0 by construction; a VE model
+// is sampled down to sigma = 0 with the edm schedule, which is the same process with sigma as
+// the clock.
 //
 // The built-in schedules compute rho and t_from_rho in closed form from log alpha, so that
 // the round trip t_from_rho(rho(t)) holds to a few ulps even where alpha is close to 1.
@@ -32,6 +44,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -89,6 +102,9 @@ public:
     }
     double t_min() const { return 0.0; }
     double t_max() const { return t_max_; }
+    /// alpha'(t) = -alpha beta(t) / 2, sigma'(t) = -alpha alpha' / sigma (infinite at t = 0).
+    double alpha_dot(double t) const { return -0.5 * alpha(t) * (b0_ + t * (b1_ - b0_)); }
+    double sigma_dot(double t) const { return -alpha(t) * alpha_dot(t) / sigma(t); }
 
     double beta_min() const { return b0_; }
     double beta_max() const { return b1_; }
@@ -151,6 +167,16 @@ public:
     }
     double t_min() const { return 0.0; }
     double t_max() const { return t_max_; }
+    /// With theta = pi/2 (t + s)/(1 + s): alpha' = -sin(theta) theta' / c (c = cos(theta(0))
+    /// normalised, else 1), sigma' = -alpha alpha' / sigma.
+    double alpha_dot(double t) const {
+        const double d = -std::sin(angle(t)) * 0.5 * pi / (1.0 + s_);
+        return normalised_ ? d / cos0_ : d;
+    }
+    double sigma_dot(double t) const {
+        if (!normalised_) return std::cos(angle(t)) * 0.5 * pi / (1.0 + s_);
+        return -alpha(t) * alpha_dot(t) / sigma(t);
+    }
     bool normalised() const { return normalised_; }
 
 private:
@@ -171,8 +197,14 @@ enum class beta_schedule {
 
 /// VP schedule from a discrete DDPM table alphas_cumprod[0..n-1] (alphabar = alpha^2).
 /// Continuous time as in DPM-Solver: table entry j sits at t_j = (j + 1)/n, and log alpha is
-/// piecewise linear in t between entries, so the domain is [1/n, 1]. The inverse t(rho) is
-/// exact: binary search for the segment, then the linear piece solved for t.
+/// piecewise linear in t between entries, and from log alpha = 0 (clean data, sigma = 0) at
+/// t = 0 to the first entry at t = 1/n; the domain is [0, 1]. The inverse t(rho) is exact:
+/// binary search for the segment, then the linear piece solved for t.
+///
+/// Discrete-timestep networks (DDPM, SD 1.5, SDXL) were trained on the integer timesteps
+/// tau = 0..n-1 of the table: the network for time t gets tau = timestep(t) = t n - 1 (an
+/// integer at the table's own times, fractional in between; see deis::discrete_timestep_network
+/// in diffusers.hpp).
 class vp_discrete {
 public:
     /// From a given table: every entry in (0, 1] and finite, strictly decreasing, n >= 2.
@@ -235,9 +267,10 @@ public:
 
     double log_alpha(double t) const {
         const double n = double(log_alpha_.size());
-        // position in table units: entry j at t = (j + 1)/n
+        // position in table units: entry j at t = (j + 1)/n; before entry 0, from 0 at t = 0
+        if (t * n < 1.0) return t * n * log_alpha_[0];
         double pos = t * n - 1.0;
-        std::size_t j = pos <= 0.0 ? 0 : std::min(std::size_t(pos), log_alpha_.size() - 2);
+        std::size_t j = std::min(std::size_t(pos), log_alpha_.size() - 2);
         const double w = pos - double(j);
         return log_alpha_[j] + w * (log_alpha_[j + 1] - log_alpha_[j]);
     }
@@ -246,6 +279,8 @@ public:
     double rho(double t) const { return detail::vp_rho_from_log_alpha(log_alpha(t)); }
     double t_from_rho(double rho) const {
         const double la = -detail::vp_neg_log_alpha_from_rho(rho);
+        const double n = double(log_alpha_.size());
+        if (la > log_alpha_[0]) return la / log_alpha_[0] / n;  // before the first entry
         // log_alpha_ is strictly decreasing: find j with log_alpha_[j] >= la > log_alpha_[j+1]
         auto it = std::upper_bound(log_alpha_.begin(), log_alpha_.end(), la, std::greater<double>());
         std::size_t j = std::size_t(it - log_alpha_.begin());
@@ -253,8 +288,16 @@ public:
         const double w = (la - log_alpha_[j]) / (log_alpha_[j + 1] - log_alpha_[j]);
         return (double(j) + 1.0 + w) / double(log_alpha_.size());
     }
-    double t_min() const { return 1.0 / double(log_alpha_.size()); }
+    /// 0, or 1/n for a table whose first entry is 1 (clean data already there).
+    double t_min() const { return log_alpha_[0] == 0.0 ? 1.0 / double(log_alpha_.size()) : 0.0; }
     double t_max() const { return 1.0; }
+
+    /// The number of training timesteps n (the table's size).
+    int train_steps() const { return int(log_alpha_.size()); }
+    /// The training timestep of time t: tau = t n - 1 (entry tau of the table sits at t).
+    double timestep(double t) const { return t * double(log_alpha_.size()) - 1.0; }
+    /// The time of training timestep tau: t = (tau + 1) / n.
+    double time_of_timestep(double tau) const { return (tau + 1.0) / double(log_alpha_.size()); }
 
     /// The table of log alpha = log(alphas_cumprod)/2, entry j at t = (j + 1)/n.
     const std::vector<double>& log_alpha_table() const { return log_alpha_; }
@@ -308,12 +351,59 @@ public:
     double t_from_rho(double rho) const { return std::log(rho / smin_) / log_ratio_; }
     double t_min() const { return 0.0; }
     double t_max() const { return 1.0; }
+    double alpha_dot(double) const { return 0.0; }
+    double sigma_dot(double t) const { return sigma(t) * log_ratio_; }
 
     double sigma_min() const { return smin_; }
     double sigma_max() const { return smax_; }
 
 private:
     double smin_, smax_, log_ratio_;
+};
+
+/// Flow matching (rectified flow; SD3, Flux): x_t = (1 - t) x0 + t eps on t in [0, 1], so
+/// alpha = 1 - t, sigma = t, rho = t/(1 - t), t(rho) = rho/(1 + rho). Not variance preserving.
+/// t = 1 is pure noise (alpha = 0, rho = +inf) and t = 0 clean data (sigma = 0): a run may
+/// start at t = 1 with data prediction (tAB, iPNDM, DDIM) and end at t = 0 with any solver. The
+/// network usually returns the velocity dx/dt = eps - x0 (model_output::velocity); SD3 and
+/// Flux feed it the time as 1000 t. Time shifts change the grid, not the schedule (see
+/// shift_time in grid.hpp).
+class flow_matching {
+public:
+    double alpha(double t) const { return 1.0 - t; }
+    double sigma(double t) const { return t; }
+    double rho(double t) const { return t == 1.0 ? std::numeric_limits<double>::infinity() : t / (1.0 - t); }
+    /// 1 / (1 + 1/rho): exact at rho = 0 and rho = +inf.
+    double t_from_rho(double rho) const { return 1.0 / (1.0 + 1.0 / rho); }
+    double t_min() const { return 0.0; }
+    double t_max() const { return 1.0; }
+    double alpha_dot(double) const { return -1.0; }
+    double sigma_dot(double) const { return 1.0; }
+};
+
+/// The EDM / sigma-space schedule (Karras et al. 2022): alpha = 1, sigma = t, rho = t, on
+/// t in [0, sigma_max]. The network is usually a denoiser D(x; sigma) = x0
+/// (model_output::x0), given sigma = t. t = 0 is clean data. The Karras grid is
+/// power_rho_grid with power 7; named noise levels (Align Your Steps) in grid.hpp.
+class edm {
+public:
+    /// Requires sigma_max > 0 finite (default 80, the EDM paper's).
+    explicit edm(double sigma_max = 80.0) : smax_(sigma_max) {
+        detail::require_finite("edm", "sigma_max", sigma_max);
+        if (!(sigma_max > 0.0)) detail::fail("edm", "sigma_max", sigma_max, "must be > 0");
+    }
+    double alpha(double) const { return 1.0; }
+    double sigma(double t) const { return t; }
+    double rho(double t) const { return t; }
+    double t_from_rho(double rho) const { return rho; }
+    double t_min() const { return 0.0; }
+    double t_max() const { return smax_; }
+    double alpha_dot(double) const { return 0.0; }
+    double sigma_dot(double) const { return 1.0; }
+    double sigma_max() const { return smax_; }
+
+private:
+    double smax_;
 };
 
 }  // namespace deis

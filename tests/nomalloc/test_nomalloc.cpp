@@ -41,7 +41,7 @@ struct no_malloc_scope {
 };
 
 // A network that allocates nothing: the exact prediction for data N(0, I) under vp_linear
-// (eps = sigma x, x0 = alpha x, v = 0, score = -x), written into the preallocated output.
+// (eps = sigma x, x0 = alpha x, v = velocity = 0, score = -x), written into the preallocated output.
 // It records whether allocation was forbidden during every call, so a test knows that the
 // flag was honoured where it matters, and can return NaN at a chosen call.
 struct elementwise_net {
@@ -62,7 +62,8 @@ struct elementwise_net {
             case deis::model_output::x0:
                 out = Scalar(schedule.alpha(t)) * x;
                 break;
-            case deis::model_output::v:
+            case deis::model_output::v:  // alpha eps - sigma x0 = (alpha sigma - sigma alpha) x
+            case deis::model_output::velocity:  // (alpha' alpha + sigma' sigma) x = (alpha^2 + sigma^2)'/2 x
                 out.setZero();
                 break;
             case deis::model_output::score:

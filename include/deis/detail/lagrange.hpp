@@ -11,13 +11,6 @@
 
 namespace deis::detail {
 
-// Whether a schedule lists the rho values where its t(rho) is not smooth (optional member
-// `rho_knots()` of the Schedule concept, see schedule.hpp).
-template <class S, class = void>
-struct has_rho_knots : std::false_type {};
-template <class S>
-struct has_rho_knots<S, std::void_t<decltype(std::declval<const S&>().rho_knots())>> : std::true_type {};
-
 // Upper bound on the number of Lagrange nodes any solver uses (cubic extrapolation).
 inline constexpr int max_nodes = 4;
 
@@ -34,11 +27,18 @@ inline constexpr int max_nodes = 4;
 // `cuts` (sorted ascending, may be empty) are values of the integration variable where var
 // is not smooth (the table entries of a discrete schedule): the interval is split there
 // first, so that every Gauss-Legendre piece sees a smooth integrand.
-template <class Var>
+//
+// `weight` (optional) multiplies the integrand: I_j = integral of weight(s) l_j(var(s)) ds
+// (the stochastic solvers' exponential weight, a polynomial in u). s0 and s1 must be finite.
+struct unit_weight {
+    constexpr double operator()(double) const { return 1.0; }
+};
+
+template <class Var, class Weight = unit_weight>
 std::array<double, max_nodes> lagrange_integrals(const double* v, int n, double s0, double s1, Var&& var,
-                                                 const std::vector<double>& cuts = {}) {
+                                                 const std::vector<double>& cuts = {}, Weight&& weight = {}) {
     std::array<double, max_nodes> out{};
-    if (n == 1) {  // l_0 = 1: exact
+    if (n == 1 && std::is_same_v<std::decay_t<Weight>, unit_weight>) {  // l_0 = 1: exact
         out[0] = s1 - s0;
         return out;
     }
@@ -53,6 +53,7 @@ std::array<double, max_nodes> lagrange_integrals(const double* v, int n, double 
         inv_den[std::size_t(j)] = 1.0 / den;
     }
     auto basis_at = [&](double s, double w) {
+        w *= weight(s);
         const double tau = var(s);
         std::array<double, max_nodes> d{};
         for (int m = 0; m < n; ++m) d[std::size_t(m)] = tau - v[m];

@@ -239,6 +239,13 @@ std::string first_non_finite(const S& x) {
     return "x";
 }
 
+// Whether state_ops<S> has the optional check(where, x) of its own calling convention.
+template <class S, class = void>
+struct has_state_check : std::false_type {};
+template <class S>
+struct has_state_check<S, std::void_t<decltype(state_ops<S>::check("", std::declval<const S&>()))>>
+    : std::true_type {};
+
 // Validates the caller's batch before anything is touched.
 template <class S>
 void check_state(const char* where, const S& x) {
@@ -246,6 +253,7 @@ void check_state(const char* where, const S& x) {
                   "deis: the state type does not model the State backend concept: specialise deis::state_ops for it "
                   "(see deis/state.hpp), or include <deis/torch.hpp> for torch::Tensor");
     using ops = state_ops<S>;
+    if constexpr (has_state_check<S>::value) ops::check(where, x);
     if (ops::empty(x)) fail(where, "x.shape", ops::describe(x), "must hold at least one element");
     if (!ops::all_finite(x)) {
         std::string at = first_non_finite(x);

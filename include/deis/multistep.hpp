@@ -556,6 +556,11 @@ sample_result multistep_solver::run(Network& net, S& x, multistep_workspace<W>& 
         detail::fail("multistep_solver::sample", "workspace", ws.describe(),
                      "does not fit this solver and x (" + ops::describe(x) +
                          "): make it with multistep_workspace(solver, x)");
+    if constexpr (!std::is_invocable_v<Noise&, S&, int>) {
+        if (stochastic_)
+            detail::fail("multistep_solver::sample", "noise", "the default",
+                         "has no generator for this state type: pass a noise source (see noise.hpp)");
+    }
     if constexpr (!detail::has_threshold<S>::value) {
         if (opt_.threshold.enabled())
             detail::fail("multistep_solver::sample", "threshold", "on",
@@ -636,7 +641,7 @@ sample_result multistep_solver::run(Network& net, S& x, multistep_workspace<W>& 
             const combination& p = after_corrector_[ku];
             ops::combine(target, step.x_coef, *predicted, p.f.data(), hist.data(), p.terms);
         } else if (stochastic_) {
-            noise(*z, k);
+            if constexpr (std::is_invocable_v<Noise&, S&, int>) noise(*z, k);
             std::array<const S*, detail::max_nodes + 1> terms{};
             std::array<double, detail::max_nodes + 1> coef{};
             const int m = step.order + 1;

@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 namespace deis {
 
@@ -78,7 +79,8 @@ public:
     gaussian_noise() = default;
     explicit gaussian_noise(std::uint64_t seed) : seed_(seed), seeded_(true) {}
 
-    template <class S>
+    /// Available for the state types that noise_ops knows (Eigen, torch with <deis/torch.hpp>).
+    template <class S, class = decltype(noise_ops<S>::fill(std::declval<S&>(), std::uint64_t(0), 0))>
     void operator()(S& z, int step) const {
         noise_ops<S>::fill(z, seed_, step);
     }

@@ -33,6 +33,10 @@
 //   | ops::scope                  | default-constructible type: one object of it lives during |
 //   |                             | every sample() call (the torch backend puts               |
 //   |                             | c10::InferenceMode there)                                 |
+//   | ops::check(where, x)        | throws std::invalid_argument (naming `where`) when x breaks|
+//   |                             | the backend's own calling convention (torch: contiguous,   |
+//   |                             | a floating dtype, not requiring grad); called before any   |
+//   |                             | other check of sample()                                    |
 //   | ops::threshold(x0, scratch, | dynamic thresholding of a data prediction, per sample     |
 //   |                p, m)        | (multistep_options::threshold): s = the p-quantile of |x0| |
 //   |                             | over the sample's entries (linear interpolation), clamped |

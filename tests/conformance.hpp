@@ -1,0 +1,295 @@
+// The State backend conformance suite: one body of checks, run against every backend (the
+// Eigen one as the oracle). A backend under test is described by a struct B with
+//
+//   B::name                       a short name for the test output
+//   B::state_type                 the state type S
+//   B::holder                     owns the memory of one state; `state()` returns S&
+//   B::make(const MatrixXd& x)    a holder with the values of x (D x N, one sample per column)
+//   B::read(const S&)             the values as a D x N Eigen matrix (double)
+//   B::network(eigen_net)         a Network on S that computes what eigen_net (a Network on
+//                                 deis::state<double> or <float>) computes
+//   B::reference_scalar           the Eigen scalar type whose runs are the oracle
+//   B::tolerance                  relative agreement with the oracle (justified where defined)
+//
+// The checks: every solver family gives the oracle's samples; a NaN network stops the run
+// with the oracle's state; an exception from the network propagates unchanged, leaves the
+// same state and a reusable workspace; an observer sees every step and can cancel at a grid
+// time; bad input is rejected before anything is touched.
+#pragma once
+
+#include <Eigen/Core>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "catch.hpp"
+#include "deis/deis.hpp"
+#include "support.hpp"
+
+namespace deis_conformance {
+
+using deis::multistep_method;
+using deis::prediction;
+
+/// One solver configuration of the suite: a multistep configuration, or a tableau by name.
+struct config {
+    std::string name;
+    deis::multistep_options multistep{};
+    std::string tableau;  // non-empty: rk_solver with this tableau
+};
+
+inline std::vector<config> configurations() {
+    using deis_test::options;
+    std::vector<config> c = {
+        {"ddim", options(multistep_method::ddim, 0), ""},
+        {"tab3", options(multistep_method::tab, 3), ""},
+        {"tab3+corrector", options(multistep_method::tab, 3, true), ""},
+        {"tab1+data+corrector", options(multistep_method::tab, 1, true, prediction::data), ""},
+        {"rhoab2+data", options(multistep_method::rhoab, 2, false, prediction::data), ""},
+        {"rhoab3+corrector", options(multistep_method::rhoab, 3, true), ""},
+        {"ipndm", options(multistep_method::ipndm, 3), ""},
+        {"rk heun2", {}, "heun2"},
+        {"rk rk4", {}, "rk4"},
+    };
+    deis::multistep_options x0_out = options(multistep_method::tab, 2, true, prediction::data);
+    x0_out.output = deis::model_output::x0;
+    c.push_back({"tab2+data+corrector, network gives x0", x0_out, ""});
+    return c;
+}
+
+/// The problem of the suite: the reference ring mixture under vp_linear, 10 steps on the
+/// quadratic grid, on the first 40 points of gmm2d_xT.csv.
+struct problem {
+    deis::vp_linear schedule{};
+    deis::gmm_eps<deis::vp_linear> eps{deis_test::reference_mixture(), schedule};
+    std::vector<double> grid = deis::power_t_grid(schedule, 10, 1.0, 1e-3, 2.0);
+    Eigen::MatrixXd x_T = deis_test::reference_samples("gmm2d_xT.csv").leftCols(40);
+};
+
+// The mixture's eps as the quantity a configuration's network returns.
+template <class Scalar>
+struct output_net {
+    const problem* p;
+    deis::model_output output = deis::model_output::eps;
+    void operator()(const deis::state<Scalar>& x, double t, deis::state<Scalar>& out) const {
+        p->eps(x, t, out);
+        if (output == deis::model_output::x0)
+            out = (x - Scalar(p->schedule.sigma(t)) * out) / Scalar(p->schedule.alpha(t));
+    }
+};
+
+// A network that fails at call `at` (1-based): returns NaN there, or throws.
+template <class Net>
+struct failing_net {
+    Net inner;
+    int at = 0;
+    bool throws = false;
+    int calls = 0;
+    template <class S>
+    void operator()(const S& x, double t, S& out) {
+        ++calls;
+        inner(x, t, out);
+        if (calls != at) return;
+        if (throws) throw std::runtime_error("network failure at call " + std::to_string(calls));
+        deis::state_ops<S>::combine(out, std::numeric_limits<double>::quiet_NaN(), out, nullptr, nullptr, 0);
+    }
+};
+
+// Runs configuration c on x with network net (and an observer), with a workspace made here or
+// the given one.
+template <class S, class Net, class Observer = deis::detail::no_observer>
+deis::sample_result run(const problem& p, const config& c, Net&& net, S& x, Observer&& observer = Observer{}) {
+    if (!c.tableau.empty()) {
+        return deis::with_tableau(c.tableau, [&](auto tab) {
+            const deis::rk_solver<decltype(tab)> solver(p.schedule, p.grid, deis::rk_options{c.multistep.output});
+            deis::rk_workspace<S> ws(solver, x);
+            return solver.sample(net, x, ws, observer);
+        });
+    }
+    const deis::multistep_solver solver(p.schedule, p.grid, c.multistep);
+    deis::multistep_workspace<S> ws(solver, x);
+    return solver.sample(net, x, ws, observer);
+}
+
+template <class B>
+typename B::holder make(const Eigen::MatrixXd& x) {
+    return B::make(x);
+}
+
+// max |a - b| <= tol (1 + max |ref|)
+inline bool agrees(const Eigen::MatrixXd& a, const Eigen::MatrixXd& ref, double tol) {
+    if (a.rows() != ref.rows() || a.cols() != ref.cols()) return false;
+    return (a - ref).cwiseAbs().maxCoeff() <= tol * (1.0 + ref.cwiseAbs().maxCoeff());
+}
+
+template <class B>
+void same_samples_as_the_oracle() {
+    using R = typename B::reference_scalar;
+    const problem p;
+    for (const config& c : configurations()) {
+        CAPTURE(B::name, c.name);
+        output_net<R> ref_net{&p, c.multistep.output};
+        deis::state<R> ref = p.x_T.cast<R>();
+        REQUIRE(run(p, c, ref_net, ref).ok());
+
+        auto h = make<B>(p.x_T);
+        auto net = B::network(output_net<R>{&p, c.multistep.output});
+        const deis::sample_result r = run(p, c, net, h.state());
+        REQUIRE(r.ok());
+        const Eigen::MatrixXd got = B::read(h.state());
+        const Eigen::MatrixXd want = ref.template cast<double>();
+        INFO("max difference " << (got - want).cwiseAbs().maxCoeff());
+        CHECK(agrees(got, want, B::tolerance));
+    }
+}
+
+template <class B>
+void failed_calls_leave_the_oracles_state(bool throws) {
+    using R = typename B::reference_scalar;
+    const problem p;
+    for (const config& c : configurations()) {
+        for (int at : {1, 4, 7}) {
+            CAPTURE(B::name, c.name, at, throws);
+            // the oracle: the Eigen run stopped by a NaN at the same call
+            failing_net<output_net<R>> ref_net{{&p, c.multistep.output}, at, false};
+            deis::state<R> ref = p.x_T.cast<R>();
+            const deis::sample_result rr = run(p, c, ref_net, ref);
+            REQUIRE(rr.status == deis::status::non_finite_output);
+
+            auto h = make<B>(p.x_T);
+            auto inner = B::network(output_net<R>{&p, c.multistep.output});
+            failing_net<decltype(inner)> net{inner, at, throws};
+            if (throws) {
+                // the exception comes out unchanged (type and message)
+                CHECK_THROWS_MATCHES(run(p, c, net, h.state()), std::runtime_error,
+                                     Catch::Matchers::Message("network failure at call " + std::to_string(at)));
+            } else {
+                const deis::sample_result r = run(p, c, net, h.state());
+                CHECK(r.status == deis::status::non_finite_output);
+                CHECK(r.nfe == rr.nfe);
+                CHECK(r.steps == rr.steps);
+                CHECK(r.failed_time == rr.failed_time);
+            }
+            const Eigen::MatrixXd got = B::read(h.state());
+            CHECK(got.allFinite());
+            CHECK(agrees(got, ref.template cast<double>(), B::tolerance));
+        }
+    }
+}
+
+template <class B>
+void a_workspace_is_reusable_after_a_failure() {
+    using S = typename B::state_type;
+    using R = typename B::reference_scalar;
+    const problem p;
+    const deis::multistep_solver solver(p.schedule, p.grid, deis_test::options(multistep_method::tab, 3, true));
+    auto h = make<B>(p.x_T);
+    deis::multistep_workspace<S> ws(solver, h.state());
+    auto inner = B::network(output_net<R>{&p});
+    failing_net<decltype(inner)> thrower{inner, 5, true};
+    CHECK_THROWS_AS(solver.sample(thrower, h.state(), ws), std::runtime_error);
+    // the same workspace, a fresh start: the result of a run with a new workspace
+    auto again = make<B>(p.x_T);
+    REQUIRE(solver.sample(inner, again.state(), ws).ok());
+    auto fresh = make<B>(p.x_T);
+    REQUIRE(solver.sample(inner, fresh.state()).ok());
+    CHECK(B::read(again.state()) == B::read(fresh.state()));
+}
+
+template <class B>
+void an_observer_sees_every_step_and_can_cancel() {
+    using S = typename B::state_type;
+    using R = typename B::reference_scalar;
+    const problem p;
+    for (const config& c : configurations()) {
+        CAPTURE(B::name, c.name);
+        // the oracle's states at every grid time: the Eigen run with an observer
+        std::vector<Eigen::MatrixXd> ref_states;
+        std::vector<Eigen::MatrixXd> ref_x0;
+        {
+            deis::state<R> x = p.x_T.cast<R>();
+            deis::state<R> x0(x.rows(), x.cols());
+            auto obs = [&](const deis::step_info<deis::state<R>>& info) {
+                ref_states.push_back(info.x().template cast<double>());
+                info.data_prediction(x0);
+                ref_x0.push_back(x0.template cast<double>());
+            };
+            REQUIRE(run(p, c, output_net<R>{&p, c.multistep.output}, x, obs).ok());
+            REQUIRE(ref_states.size() == p.grid.size() - 1);
+        }
+        // the backend's run shows the same states and previews, in order
+        {
+            auto h = make<B>(p.x_T);
+            auto x0 = make<B>(p.x_T);
+            int seen = 0;
+            auto obs = [&](const deis::step_info<S>& info) {
+                CHECK(info.step == seen);
+                CHECK(info.steps == int(p.grid.size()) - 1);
+                CHECK(info.t == p.grid[std::size_t(seen)]);
+                CHECK(agrees(B::read(info.x()), ref_states[std::size_t(seen)], B::tolerance));
+                info.data_prediction(x0.state());
+                CHECK(agrees(B::read(x0.state()), ref_x0[std::size_t(seen)], B::tolerance));
+                ++seen;
+                return true;
+            };
+            REQUIRE(run(p, c, B::network(output_net<R>{&p, c.multistep.output}), h.state(), obs).ok());
+            CHECK(seen == int(p.grid.size()) - 1);
+        }
+        // cancelling at step 3 leaves the state at grid[3]
+        {
+            auto h = make<B>(p.x_T);
+            auto obs = [](const deis::step_info<S>& info) { return info.step < 3; };
+            const deis::sample_result r = run(p, c, B::network(output_net<R>{&p, c.multistep.output}), h.state(), obs);
+            CHECK(r.status == deis::status::cancelled);
+            CHECK(r.steps == 3);
+            CHECK(r.failed_time == p.grid[3]);
+            CHECK(agrees(B::read(h.state()), ref_states[3], B::tolerance));
+        }
+    }
+}
+
+template <class B>
+void bad_input_is_rejected_untouched() {
+    using R = typename B::reference_scalar;
+    const problem p;
+    Eigen::MatrixXd bad = p.x_T;
+    bad(1, 5) = std::numeric_limits<double>::quiet_NaN();
+    for (const config& c : configurations()) {
+        CAPTURE(B::name, c.name);
+        auto h = make<B>(bad);
+        int calls = 0;
+        auto inner = B::network(output_net<R>{&p, c.multistep.output});
+        auto counting = [&](const auto& x, double t, auto& out) {
+            ++calls;
+            inner(x, t, out);
+        };
+        CHECK_THROWS_AS(run(p, c, counting, h.state()), std::invalid_argument);
+        CHECK(calls == 0);
+        const Eigen::MatrixXd after = B::read(h.state());
+        CHECK(std::isnan(after(1, 5)));
+        // every other entry as it was (through the backend's own element type)
+        Eigen::MatrixXd rest = after;
+        rest(1, 5) = 0.0;
+        Eigen::MatrixXd want = B::read(make<B>(bad).state());
+        want(1, 5) = 0.0;
+        CHECK(rest == want);
+    }
+}
+
+/// The whole suite for one backend.
+template <class B>
+void run_all() {
+    SECTION("same samples as the Eigen oracle, every solver family") { same_samples_as_the_oracle<B>(); }
+    SECTION("a NaN network stops the run at the oracle's finite state") { failed_calls_leave_the_oracles_state<B>(false); }
+    SECTION("an exception propagates unchanged and leaves the same state") {
+        failed_calls_leave_the_oracles_state<B>(true);
+    }
+    SECTION("the workspace is reusable after an exception") { a_workspace_is_reusable_after_a_failure<B>(); }
+    SECTION("an observer sees every step and can cancel") { an_observer_sees_every_step_and_can_cancel<B>(); }
+    SECTION("bad input is rejected before anything is touched") { bad_input_is_rejected_untouched<B>(); }
+}
+
+}  // namespace deis_conformance

@@ -106,16 +106,17 @@ public:
     pid_t pid() const { return pid_; }
     void signal(int sig) const { REQUIRE(::kill(pid_, sig) == 0); }
 
-    /// CPU time the child has used so far (user + system), from /proc/<pid>/stat.
+    /// CPU time the child has used so far (user + system), from /proc/<pid>/stat; -1 once
+    /// it has exited.
     double cpu_seconds() const {
         const std::string stat = slurp("/proc/" + std::to_string(pid_) + "/stat");
         const auto close = stat.rfind(')');  // the command name, in parentheses, may hold spaces
-        if (close == std::string::npos) return 0.0;
+        if (close == std::string::npos) return -1.0;
         std::istringstream rest(stat.substr(close + 2));
         std::string field;
         std::vector<std::string> f;  // f[0] is field 3 (state); utime, stime are fields 14, 15
         while (rest >> field) f.push_back(field);
-        if (f.size() < 13) return 0.0;
+        if (f.size() < 13 || f[0] == "Z") return -1.0;
         return double(std::stoll(f[11]) + std::stoll(f[12])) / double(::sysconf(_SC_CLK_TCK));
     }
 

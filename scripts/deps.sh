@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # Install the Debian packages deis needs to build, test and benchmark.
+#   bash scripts/deps.sh          the packages of run-tests.sh and run-benchmark.sh
+#   bash scripts/deps.sh --fuzz   and clang 14 with libFuzzer (scripts/fuzz.sh, .ci/run):
+#                                 on Debian 12 libFuzzer and the sanitizer runtimes are in
+#                                 libclang-rt-14-dev, only recommended by clang-14
 # Silent when everything is already installed.
 set -euo pipefail
 
 packages=(cmake g++ libeigen3-dev libboost-math-dev libboost-dev catch2
-          libbenchmark-dev libcli11-dev nlohmann-json3-dev gnuplot-nox)
+          libbenchmark-dev libcli11-dev nlohmann-json3-dev gnuplot-nox libtorch-dev)
+case "${1:-}" in
+  "") ;;
+  --fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
+  *) echo "usage: $0 [--fuzz]" >&2; exit 2 ;;
+esac
 
 missing=()
 for pkg in "${packages[@]}"; do

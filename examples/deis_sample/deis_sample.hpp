@@ -1,0 +1,80 @@
+// deis-sample: what its parts share. The program integrates the probability-flow ODE of a
+// Gaussian mixture (whose exact noise prediction plays the network) from given noise at
+// t_max down to t_end with one of the library's solvers, and writes the samples. Usage:
+// docs/deis-sample.md, or --help.
+//
+//   options.cpp    the command line: parsing, ranges, defaults that depend on other options
+//   inputs.cpp     the input files: refusing an --out that is one of them, reading them
+//   run.cpp        the network and the solver, the run, writing the output
+//   interrupt.cpp  SIGINT and SIGTERM (interrupt.hpp)
+//   main.cpp       the order of the above, and the one line on stderr for every failure
+#pragma once
+
+#include <Eigen/Core>
+#include <deis/gmm.hpp>
+#include <stdexcept>
+#include <string>
+
+namespace deis_sample {
+
+// Exit codes, one per kind of failure (docs/deis-sample.md); an interrupted run exits with
+// 128 + the signal's number: 130 for SIGINT, 143 for SIGTERM.
+constexpr int exit_usage = 1;
+constexpr int exit_input = 2;
+constexpr int exit_run = 3;
+constexpr int exit_write = 4;
+
+// The ranges of the numeric options (docs/deis-sample.md, "Ranges and memory").
+constexpr int max_steps = 1000000;
+constexpr double min_grid_power = 0.1, max_grid_power = 100.0;
+constexpr double max_beta = 1000.0;
+constexpr double min_sigma = 1e-8, max_sigma = 1e8;
+constexpr double min_vp_t_end = 1e-12;
+
+/// A failure with its exit code; the message is printed as one line, after
+/// "deis-sample: error: " (or after "deis-sample: " when it is not an error: an interruption).
+struct failure : std::runtime_error {
+    failure(int code_, const std::string& msg, bool error_ = true)
+        : std::runtime_error(msg), code(code_), error(error_) {}
+    int code;
+    bool error;
+};
+
+[[noreturn]] inline void usage_error(const std::string& msg) { throw failure(exit_usage, msg); }
+
+/// The shortest decimal form that reads back as v (0.7, not 0.69999999999999996).
+std::string num(double v);
+
+struct options {
+    std::string mixture_json, mixture_csv, noise, out;
+    std::string schedule, method, grid, tableau = "rk4";
+    std::string predict = "noise", output = "eps";
+    double beta_min = 0.1, beta_max = 20.0, sigma_min = 0.01, sigma_max = 50.0;
+    double t_max = 1.0, t_end = 1e-3, grid_power = 2.0;
+    int order = -1, steps = 0;
+    bool use_float = false, corrector = false;
+};
+
+/// Parses and checks the command line into `o` and fills in the defaults that depend on
+/// other options. Returns false when the program is to exit 0 at once (--help, printed);
+/// throws failure(exit_usage) for anything wrong, before any file is opened.
+bool parse_command_line(int argc, char** argv, options& o);
+
+/// The inputs of a run.
+struct problem {
+    deis::gaussian_mixture mixture;
+    Eigen::MatrixXd noise;  ///< one sample per column
+};
+
+/// Refuses (failure(exit_usage)) an --out, or its temporary --out.tmp, that is the same file
+/// as an input: same path, a symbolic or a hard link (same device and inode).
+void refuse_output_over_input(const options& o);
+
+/// Reads the mixture and the noise and checks them against each other (failure(exit_input)).
+problem read_inputs(const options& o);
+
+/// Runs the solver on the noise and writes the samples to --out; prints nfe=<calls> on
+/// stdout. Throws failure (exit_usage, exit_run, exit_write, or 128 + signal).
+void run(const options& o, problem p);
+
+}  // namespace deis_sample

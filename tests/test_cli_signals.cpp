@@ -1,0 +1,165 @@
+// deis-sample stopped by SIGINT or SIGTERM: exit code 130 or 143, one line on stderr with
+// the step it stopped at, no output and no temporary, the inputs unchanged, and promptly:
+// in the set-up, during the run and while the output is being written.
+//
+// DEIS_SAMPLE_EXE (the program's path) is defined by tests/CMakeLists.txt only when the
+// examples are built; without it this file has no tests.
+#ifdef DEIS_SAMPLE_EXE
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "catch.hpp"
+#include "cli_support.hpp"
+
+using namespace deis_cli_test;
+
+namespace {
+
+struct signal_case {
+    int signal;
+    const char* name;
+    int code;
+};
+
+const signal_case signals[] = {{SIGINT, "SIGINT", exit_sigint}, {SIGTERM, "SIGTERM", exit_sigterm}};
+
+// `n` points of a 2-D standard normal cloud (a fixed pseudo-random sequence), one per row.
+std::string noise_rows(int n) {
+    std::ostringstream s;
+    unsigned state = 12345;
+    const auto next = [&] {
+        state = state * 1103515245u + 12345u;
+        return double((state >> 8) % 20001) / 5000.0 - 2.0;  // in [-2, 2]
+    };
+    for (int i = 0; i < n; ++i) s << next() << ',' << next() << '\n';
+    return s.str();
+}
+
+// The elapsed seconds since t0.
+double since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// What every interrupted run must show: the exit code, nothing on stdout, one line on stderr
+// of the form `pattern` (a regular expression), nothing in out/.
+void require_interrupted(const cli_result& r, const signal_case& sc, const std::string& pattern,
+                         const scratch& s) {
+    INFO("stderr: " << r.err);
+    CHECK(r.signal == 0);  // it exited, it was not killed
+    CHECK(r.code == sc.code);
+    CHECK(r.out.empty());
+    CHECK(count_lines(r.err) == 1);
+    CHECK(std::regex_match(r.err, std::regex("deis-sample: interrupted by " + std::string(sc.name) + " " + pattern +
+                                             "; no output written\n")));
+    CHECK(s.out_files().empty());  // no output, no temporary
+}
+
+}  // namespace
+
+TEST_CASE("deis-sample: a signal stops a long run (10^6 steps) with nothing left behind", "[cli][signal]") {
+    // The brief's scenario: 10^6 steps on the reference noise (about a minute of work), the
+    // signal 0.3 s after the start, which is during the set-up (computing 10^6 steps of
+    // coefficients takes seconds) or in the first steps.
+    const std::vector<std::string> input_files = {reference("gmm2d_components.csv"), reference("gmm2d_xT.csv")};
+    const auto inputs_before = snapshot_files(input_files);
+    for (const signal_case& sc : signals) {
+        DYNAMIC_SECTION(sc.name) {
+            scratch s;
+            child c(add(set(reference_run_args(), "--steps", "1000000"), {"--method", "tab", "--out", s.out_path()}));
+            c.wait_for_exec();
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+            const auto t0 = std::chrono::steady_clock::now();
+            c.signal(sc.signal);
+            const cli_result r = c.wait();
+            // A step (or a step's worth of set-up) takes microseconds; 5 s is for a machine
+            // busy with other tests. Without the checks the run goes on for about a minute.
+            const double stop = since(t0);
+            INFO("stopped " << stop << " s after the signal");
+            CHECK(stop < 5.0);
+            require_interrupted(r, sc, "(during the set-up, before step 1|at step [1-9][0-9]*) of 1000000", s);
+            CHECK(snapshot_files(input_files) == inputs_before);
+        }
+    }
+}
+
+TEST_CASE("deis-sample: a signal during the steps stops the run within one step", "[cli][signal]") {
+    // 40000 samples: a network call takes about 2 ms, the set-up (reading, 20000 steps of
+    // DDIM coefficients) about 0.05 s of CPU. The signal comes once the child has used 0.5 s
+    // of CPU, well inside the steps (~step 200 of 20000, which would take ~40 s in all).
+    scratch s;
+    inputs in(s);
+    const std::string noise = s.write("many.csv", noise_rows(40000));
+    for (const signal_case& sc : signals) {
+        DYNAMIC_SECTION(sc.name) {
+            const auto before = snapshot(s.dir());
+            child c(set(set(set(in.base(), "--noise", noise), "--steps", "20000"), "--method", "ddim"), s.dir());
+            c.wait_for_exec();
+            for (double cpu = 0.0; cpu >= 0.0 && cpu < 0.5; cpu = c.cpu_seconds())
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            const auto t0 = std::chrono::steady_clock::now();
+            c.signal(sc.signal);
+            const cli_result r = c.wait();
+            // One step is ~2 ms of work: 2 s is the margin for a busy machine.
+            const double stop = since(t0);
+            INFO("stopped " << stop << " s after the signal");
+            CHECK(stop < 2.0);
+            require_interrupted(r, sc, "at step ([2-9]|[1-9][0-9]+) of 20000", s);
+            CHECK(snapshot(s.dir()) == before);  // inputs unchanged, nothing added
+        }
+    }
+}
+
+TEST_CASE("deis-sample: a signal while the output is written removes the temporary", "[cli][signal]") {
+    // The temporary, out/x0.csv.tmp, is made a FIFO that this test reads: the program's
+    // write blocks once the pipe is full (64 KiB; the output is ~1.6 MB), so the signal
+    // certainly arrives while it writes. Then the FIFO is drained, the program sees the
+    // signal before its next row, and must remove the temporary (the FIFO) and exit.
+    scratch s;
+    inputs in(s);
+    const std::string noise = s.write("many.csv", noise_rows(40000));
+    for (const signal_case& sc : signals) {
+        DYNAMIC_SECTION(sc.name) {
+            const std::string tmp = s.out_path("x0.csv.tmp");
+            REQUIRE(::mkfifo(tmp.c_str(), 0600) == 0);
+            child c(set(set(set(in.base(), "--noise", noise), "--steps", "1"), "--method", "ddim"), s.dir());
+            const int fifo = ::open(tmp.c_str(), O_RDONLY | O_NONBLOCK);  // lets the writer's open proceed
+            REQUIRE(fifo >= 0);
+            pollfd p{fifo, POLLIN, 0};
+            // the first bytes: the program is writing (it cannot finish: the pipe is full)
+            for (int i = 0; i < 600 && p.revents == 0; ++i) ::poll(&p, 1, 100);
+            REQUIRE((p.revents & POLLIN) != 0);
+            c.signal(sc.signal);
+            std::size_t drained = 0;
+            for (;;) {  // until the writer closes its end
+                char buf[65536];
+                const ssize_t got = ::read(fifo, buf, sizeof buf);
+                if (got > 0) {
+                    drained += std::size_t(got);
+                } else if (got == 0) {  // no writer any more (it had opened: data came)
+                    break;
+                } else {
+                    p.revents = 0;
+                    ::poll(&p, 1, 100);
+                }
+            }
+            ::close(fifo);
+            const cli_result r = c.wait();
+            INFO("drained " << drained << " bytes of ~1.6 MB");
+            require_interrupted(r, sc, "while writing the output, after step 1 of 1", s);
+            CHECK(drained < 40000u * 38u);  // it stopped before the end
+        }
+    }
+}
+
+#endif  // DEIS_SAMPLE_EXE

@@ -16,6 +16,7 @@
 
 #include "deis/common.hpp"
 #include "deis/detail/error.hpp"
+#include "deis/detail/schedule_traits.hpp"
 
 namespace deis {
 
@@ -62,37 +63,22 @@ public:
     /// O(rows * cols * K). Thread-safe.
     template <class Scalar>
     void eps(const state<Scalar>& x, double alpha, double sigma, state<Scalar>& out) const {
-        const Eigen::Index D = dim(), K = components();
-        if (x.rows() != D)
-            detail::fail("gaussian_mixture::eps", "x.rows()", int(x.rows()),
-                         "must equal the mixture's dimension (" + std::to_string(D) + ")");
-        out.resize(x.rows(), x.cols());
-        const Eigen::MatrixXd var = (alpha * alpha) * s_.array().square() + sigma * sigma;
-        const Eigen::MatrixXd inv_var = var.cwiseInverse();
-        const Eigen::MatrixXd amu = alpha * mu_;
-        const Eigen::VectorXd log_norm = log_w_ - 0.5 * var.array().log().colwise().sum().transpose().matrix();
-        Eigen::VectorXd lp(K);
-        Eigen::VectorXd acc(D);
-        for (Eigen::Index b = 0; b < x.cols(); ++b) {
-            double m = -std::numeric_limits<double>::infinity();
-            for (Eigen::Index k = 0; k < K; ++k) {
-                double q = 0.0;
-                for (Eigen::Index d = 0; d < D; ++d) {
-                    const double diff = double(x(d, b)) - amu(d, k);
-                    q += diff * diff * inv_var(d, k);
-                }
-                lp[k] = log_norm[k] - 0.5 * q;
-                m = std::max(m, lp[k]);
-            }
-            double z = 0.0;
-            acc.setZero();
-            for (Eigen::Index k = 0; k < K; ++k) {
-                const double r = std::exp(lp[k] - m);
-                z += r;
-                for (Eigen::Index d = 0; d < D; ++d) acc[d] += r * (double(x(d, b)) - amu(d, k)) * inv_var(d, k);
-            }
-            for (Eigen::Index d = 0; d < D; ++d) out(d, b) = Scalar(sigma * acc[d] / z);
-        }
+        posterior<Scalar>(x, alpha, sigma, &out, nullptr);
+    }
+
+    /// Exact data prediction E[x0 | x_t] at the given alpha and sigma:
+    /// sum_k r_k (mu_k + alpha s_k^2 (x - alpha mu_k) / (alpha^2 s_k^2 + sigma^2)), finite at
+    /// alpha = 0 (the mixture's mean) and at sigma = 0 (x itself, for alpha = 1). As eps.
+    template <class Scalar>
+    void x0(const state<Scalar>& x, double alpha, double sigma, state<Scalar>& out) const {
+        posterior<Scalar>(x, alpha, sigma, nullptr, &out);
+    }
+
+    /// Both at once.
+    template <class Scalar>
+    void eps_and_x0(const state<Scalar>& x, double alpha, double sigma, state<Scalar>& eps_out,
+                    state<Scalar>& x0_out) const {
+        posterior(x, alpha, sigma, &eps_out, &x0_out);
     }
 
     /// The component with the largest posterior for a data point x (a column of length
@@ -116,6 +102,53 @@ public:
     }
 
 private:
+    // The responsibilities r_k(x) by log-sum-exp, then eps = sigma sum_k r_k (x - alpha mu_k)/v_k
+    // and x0 = sum_k r_k (mu_k + alpha s_k^2 (x - alpha mu_k)/v_k), v_k = alpha^2 s_k^2 + sigma^2.
+    template <class Scalar>
+    void posterior(const state<Scalar>& x, double alpha, double sigma, state<Scalar>* eps_out,
+                   state<Scalar>* x0_out) const {
+        const Eigen::Index D = dim(), K = components();
+        if (x.rows() != D)
+            detail::fail("gaussian_mixture::eps", "x.rows()", int(x.rows()),
+                         "must equal the mixture's dimension (" + std::to_string(D) + ")");
+        if (eps_out) eps_out->resize(x.rows(), x.cols());
+        if (x0_out) x0_out->resize(x.rows(), x.cols());
+        const Eigen::MatrixXd var = (alpha * alpha) * s_.array().square() + sigma * sigma;
+        const Eigen::MatrixXd inv_var = var.cwiseInverse();
+        const Eigen::MatrixXd amu = alpha * mu_;
+        const Eigen::VectorXd log_norm = log_w_ - 0.5 * var.array().log().colwise().sum().transpose().matrix();
+        Eigen::VectorXd lp(K);
+        Eigen::VectorXd acc(D), acc0(D);
+        for (Eigen::Index b = 0; b < x.cols(); ++b) {
+            double m = -std::numeric_limits<double>::infinity();
+            for (Eigen::Index k = 0; k < K; ++k) {
+                double q = 0.0;
+                for (Eigen::Index d = 0; d < D; ++d) {
+                    const double diff = double(x(d, b)) - amu(d, k);
+                    q += diff * diff * inv_var(d, k);
+                }
+                lp[k] = log_norm[k] - 0.5 * q;
+                m = std::max(m, lp[k]);
+            }
+            double z = 0.0;
+            acc.setZero();
+            acc0.setZero();
+            for (Eigen::Index k = 0; k < K; ++k) {
+                const double r = std::exp(lp[k] - m);
+                z += r;
+                for (Eigen::Index d = 0; d < D; ++d) {
+                    const double g = (double(x(d, b)) - amu(d, k)) * inv_var(d, k);
+                    acc[d] += r * g;
+                    acc0[d] += r * (mu_(d, k) + alpha * s_(d, k) * s_(d, k) * g);
+                }
+            }
+            for (Eigen::Index d = 0; d < D; ++d) {
+                if (eps_out) (*eps_out)(d, b) = Scalar(sigma * acc[d] / z);
+                if (x0_out) (*x0_out)(d, b) = Scalar(acc0[d] / z);
+            }
+        }
+    }
+
     Eigen::VectorXd w_;
     Eigen::MatrixXd mu_, s_;
     Eigen::VectorXd log_w_;
@@ -140,6 +173,56 @@ public:
 private:
     gaussian_mixture mix_;
     Schedule sch_;
+};
+
+/// The exact model of a mixture under a schedule, returning any model_output (common.hpp):
+/// eps and x0 from the mixture's posterior (finite at both ends of the time range: x0 at
+/// alpha = 0, eps at sigma = 0), v = alpha eps - sigma x0, score = -eps / sigma, and velocity =
+/// alpha' x0 + sigma' eps (needs a schedule with alpha_dot and sigma_dot). A Network (see
+/// common.hpp); holds copies of both; thread-safe; allocates per call.
+template <class Schedule>
+class gmm_model {
+public:
+    gmm_model(gaussian_mixture mixture, Schedule schedule, model_output output)
+        : mix_(std::move(mixture)), sch_(std::move(schedule)), out_(output) {}
+
+    template <class Scalar>
+    void operator()(const state<Scalar>& x, double t, state<Scalar>& out) const {
+        const double a = sch_.alpha(t), s = sch_.sigma(t);
+        switch (out_) {
+            case model_output::eps: mix_.eps(x, a, s, out); return;
+            case model_output::x0: mix_.x0(x, a, s, out); return;
+            case model_output::score:
+                mix_.eps(x, a, s, out);
+                out = Scalar(-1.0 / s) * out;
+                return;
+            case model_output::v:
+            case model_output::velocity: {
+                state<Scalar> e;
+                mix_.eps_and_x0(x, a, s, e, out);
+                double ce = a, c0 = -s;
+                if (out_ == model_output::velocity) {
+                    if constexpr (detail::has_derivatives<Schedule>::value) {
+                        ce = sch_.sigma_dot(t);
+                        c0 = sch_.alpha_dot(t);
+                    } else {
+                        detail::fail("gmm_model", "output", "velocity", "needs a schedule with alpha_dot and sigma_dot");
+                    }
+                }
+                out = Scalar(c0) * out + Scalar(ce) * e;
+                return;
+            }
+        }
+    }
+
+    const gaussian_mixture& mixture() const { return mix_; }
+    const Schedule& schedule() const { return sch_; }
+    model_output output() const { return out_; }
+
+private:
+    gaussian_mixture mix_;
+    Schedule sch_;
+    model_output out_;
 };
 
 /// The exact probability-flow ODE solution for Gaussian data N(mu, diag(s^2)):

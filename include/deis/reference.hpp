@@ -36,6 +36,7 @@
 
 #include "deis/common.hpp"
 #include "deis/detail/error.hpp"
+#include "deis/detail/schedule_traits.hpp"
 
 namespace deis {
 
@@ -61,6 +62,13 @@ struct reference_options {
     /// Limit on the attempted steps (accepted + rejected) per block, >= 1; reaching it
     /// throws std::runtime_error.
     long max_steps = 1000000;
+    /// What the network returns (converted exactly, see common.hpp).
+    model_output output = model_output::eps;
+    /// The equation integrated: `noise`, dy/drho = eps with y = x/alpha (the default), or
+    /// `data`, dz/du = x0 with z = x/sigma and u = alpha/sigma = 1/rho, which stays finite where
+    /// alpha = 0 (pure noise, t = 1 of flow matching) and is used automatically when t_from or
+    /// t_to has alpha = 0.
+    prediction form = prediction::noise;
 };
 
 /// What a reference run reports. On failure (a non-finite network output) the columns of
@@ -114,11 +122,13 @@ void reference_integrate(Controlled stepper, System& sys, std::vector<double>& y
 
 /// Integrates the probability-flow ODE for every column of x (one sample per column, at time
 /// t_from) to time t_to, in place, in double precision, calling `net` (a Network for
-/// state<double>, see common.hpp, predicting eps) at the stage times of an adaptive
-/// embedded Runge-Kutta pair on dy/drho = eps(alpha y, t(rho)), y = x/alpha. Either direction
-/// works (t_to < t_from is sampling). The schedule is a Schedule (schedule.hpp); both times must
-/// lie in its domain and have a finite rho > 0; stage times are t(rho) of rho values between
-/// rho(t_from) and rho(t_to), clamped to [min(t_from, t_to), max(t_from, t_to)].
+/// state<double>, see common.hpp, returning opt.output) at the stage times of an adaptive
+/// embedded Runge-Kutta pair on dy/drho = eps(alpha y, t(rho)), y = x/alpha (or, with
+/// opt.form = data or an end at alpha = 0, on dz/du = x0(sigma z, t(1/u)), z = x/sigma).
+/// Either direction works (t_to < t_from is sampling). The schedule is a Schedule
+/// (schedule.hpp); both times must lie in its domain with a finite rho > 0, except that one
+/// end may have alpha = 0 (rho = inf; the data form); stage times are t(rho) of rho values
+/// between those of t_from and t_to, clamped to [min(t_from, t_to), max(t_from, t_to)].
 ///
 /// Throws std::invalid_argument, before any network call and without touching x, for bad
 /// options, times or x (empty or not finite); std::runtime_error when a block needs more than
@@ -138,6 +148,7 @@ reference_result reference_solution(const Schedule& s, Network&& net, state<doub
     if (opt.method != reference_method::rkf78 && opt.method != reference_method::dopri5)
         detail::fail(where, "method", int(opt.method), "is not a reference_method");
     const double tlo = std::min(t_from, t_to), thi = std::max(t_from, t_to);
+    bool data = opt.form == prediction::data;
     for (const auto& [name, t] : {std::pair<const char*, double>{"t_from", t_from}, {"t_to", t_to}}) {
         detail::require_finite(where, name, t);
         if (!(t >= s.t_min() && t <= s.t_max()))
@@ -145,24 +156,34 @@ reference_result reference_solution(const Schedule& s, Network&& net, state<doub
                          "must lie in the schedule's domain [" + detail::format_double(s.t_min()) + ", " +
                              detail::format_double(s.t_max()) + "]");
         const double r = s.rho(t);
-        if (!(std::isfinite(r) && r > 0.0))
-            detail::fail(where, name, t, "has rho = " + detail::format_double(r) + ", must be finite and > 0");
+        if (r == std::numeric_limits<double>::infinity()) {
+            data = true;  // alpha = 0: only the data form is finite there
+        } else if (!(std::isfinite(r) && r > 0.0)) {
+            detail::fail(where, name, t,
+                         "has rho = " + detail::format_double(r) + ", must be finite and > 0 (or inf: alpha = 0)");
+        }
     }
+    if (s.rho(t_from) == std::numeric_limits<double>::infinity() && s.rho(t_to) == std::numeric_limits<double>::infinity())
+        detail::fail(where, "t_to", t_to, "and t_from both have alpha = 0");
     detail::check_state(where, x);
 
     reference_result res;
     if (t_from == t_to) return res;
-    const double r0 = s.rho(t_from), r1 = s.rho(t_to);
-    const double a_from = s.alpha(t_from), a_to = s.alpha(t_to);
+    // the clock (rho, or u = alpha/sigma), the time at a clock value, and the scale of the
+    // state variable (x = alpha y, or x = sigma z)
+    auto clock = [&](double t) { return data ? s.alpha(t) / s.sigma(t) : s.rho(t); };
+    auto scale = [&](double t) { return data ? s.sigma(t) : s.alpha(t); };
+    const double r0 = clock(t_from), r1 = clock(t_to);
+    const double a_from = scale(t_from), a_to = scale(t_to);
     const Eigen::Index D = x.rows(), B = x.cols();
+    const prediction form = data ? prediction::data : prediction::noise;
 
     state<double> xin, out;
     Eigen::Index cols = 0;  // columns of the current block
     auto sys = [&](const std::vector<double>& y, std::vector<double>& dydr, double r) {
-        double t = r == r0 ? t_from : r == r1 ? t_to : s.t_from_rho(r);
+        double t = r == r0 ? t_from : r == r1 ? t_to : s.t_from_rho(data ? 1.0 / r : r);
         t = std::min(std::max(t, tlo), thi);
-        const double a = s.alpha(t);
-        xin = a * Eigen::Map<const state<double>>(y.data(), D, cols);
+        xin = scale(t) * Eigen::Map<const state<double>>(y.data(), D, cols);
         net(std::as_const(xin), t, out);
         ++res.nfe;
         if (out.rows() != D || out.cols() != cols) {
@@ -170,8 +191,20 @@ reference_result reference_solution(const Schedule& s, Network&& net, state<doub
             throw detail::reference_abort{status::bad_output_shape, t};
         }
         if (!detail::all_finite(out)) throw detail::reference_abort{status::non_finite_output, t};
+        double ad = std::numeric_limits<double>::quiet_NaN(), sd = ad;
+        if constexpr (detail::has_derivatives<Schedule>::value) {
+            if (opt.output == model_output::velocity) {
+                ad = s.alpha_dot(t);
+                sd = s.sigma_dot(t);
+            }
+        }
+        const detail::conversion c = detail::make_conversion(opt.output, form, s.alpha(t), s.sigma(t), ad, sd);
+        if (!c.finite()) throw std::invalid_argument(std::string("deis::reference_solution: output ") +
+                                                     detail::to_string(opt.output) + " does not determine the " +
+                                                     (data ? "data" : "noise") + " prediction at t = " +
+                                                     detail::format_double(t));
         dydr.resize(y.size());
-        Eigen::Map<state<double>>(dydr.data(), D, cols) = out;
+        Eigen::Map<state<double>>(dydr.data(), D, cols) = c.px * xin + c.po * out;
     };
 
     namespace odeint = boost::numeric::odeint;

@@ -27,8 +27,7 @@ if [[ $sanitize -eq 1 ]]; then
   build=build/asan
   cmake -S . -B "$build" "${common[@]}" -DDEIS_WERROR=OFF -DDEIS_SANITIZE=address,undefined \
     -DDEIS_BUILD_EXAMPLES=OFF -DDEIS_BUILD_BENCH=OFF
-  cmake --build "$build" -j "$jobs" --target deis_tests deis_nomalloc_tests \
-    fuzz_replay_samples_csv fuzz_replay_mixture_csv fuzz_replay_mixture_json
+  cmake --build "$build" -j "$jobs" --target deis_test_programs
 else
   build=build/tests
   cmake -S . -B "$build" "${common[@]}" -DDEIS_WERROR=ON -DDEIS_SANITIZE= \

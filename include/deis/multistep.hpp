@@ -224,20 +224,6 @@ private:
         }
     }
 
-    // The schedule's alpha' and sigma' at t, or NaN where it has none (only the velocity
-    // output needs them).
-    template <class Schedule>
-    static std::pair<double, double> derivatives(const Schedule& sch, double t) {
-        if constexpr (detail::has_derivatives<Schedule>::value) {
-            return {sch.alpha_dot(t), sch.sigma_dot(t)};
-        } else {
-            (void)sch;
-            (void)t;
-            const double nan = std::numeric_limits<double>::quiet_NaN();
-            return {nan, nan};
-        }
-    }
-
     template <class Schedule>
     void build(const Schedule& sch) {
         const char* where = "multistep_solver";
@@ -283,7 +269,7 @@ private:
         preview_.resize(std::size_t(n));
         for (int k = 0; k < n; ++k) {
             const auto ku = std::size_t(k);
-            const auto [ad, sd] = derivatives(sch, grid_[ku]);
+            const auto [ad, sd] = detail::schedule_derivatives(sch, grid_[ku]);
             if (opt_.output == model_output::velocity && !std::isfinite(ad * sd + 1.0))
                 detail::fail(where, "output", "velocity",
                              "needs a schedule with alpha_dot and sigma_dot (finite at t = " +

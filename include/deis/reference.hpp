@@ -191,13 +191,7 @@ reference_result reference_solution(const Schedule& s, Network&& net, state<doub
             throw detail::reference_abort{status::bad_output_shape, t};
         }
         if (!detail::all_finite(out)) throw detail::reference_abort{status::non_finite_output, t};
-        double ad = std::numeric_limits<double>::quiet_NaN(), sd = ad;
-        if constexpr (detail::has_derivatives<Schedule>::value) {
-            if (opt.output == model_output::velocity) {
-                ad = s.alpha_dot(t);
-                sd = s.sigma_dot(t);
-            }
-        }
+        const auto [ad, sd] = detail::schedule_derivatives(s, t);
         const detail::conversion c = detail::make_conversion(opt.output, form, s.alpha(t), s.sigma(t), ad, sd);
         if (!c.finite()) throw std::invalid_argument(std::string("deis::reference_solution: output ") +
                                                      detail::to_string(opt.output) + " does not determine the " +

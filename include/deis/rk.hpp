@@ -344,18 +344,6 @@ public:
 
 private:
     template <class Schedule>
-    static std::pair<double, double> derivatives(const Schedule& sch, double t) {
-        if constexpr (detail::has_derivatives<Schedule>::value) {
-            return {sch.alpha_dot(t), sch.sigma_dot(t)};
-        } else {
-            (void)sch;
-            (void)t;
-            const double nan = std::numeric_limits<double>::quiet_NaN();
-            return {nan, nan};
-        }
-    }
-
-    template <class Schedule>
     void build(const Schedule& sch) {
         const int n = steps();
         table_.assign(std::size_t(n), step_type{});
@@ -396,7 +384,7 @@ private:
                 row.stage_x_coef[iu] = alpha / alpha0;
                 for (int j = 0; j < i; ++j) row.stage_c[iu][std::size_t(j)] = alpha * row.h * Tableau::a[i][j];
                 row.b_c[iu] = alpha1 * row.h * Tableau::b[i];
-                const auto [ad, sd] = derivatives(sch, t);
+                const auto [ad, sd] = detail::schedule_derivatives(sch, t);
                 if (opt_.output == model_output::velocity && !std::isfinite(ad * sd + 1.0))
                     detail::fail("rk_solver", "output", "velocity",
                                  "needs a schedule with alpha_dot and sigma_dot (finite at t = " +

@@ -43,11 +43,11 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/InferenceMode.h>
 #include <Eigen/Core>
 #include <array>
 #include <cstdint>
-#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -179,23 +179,22 @@ struct state_ops<at::Tensor> {
     }
 };
 
-/// The default noise on tensors: sample b (index b along dim 0) of step k gets its own
-/// generator of the tensor's device, seeded from (seed, k, b), so a sample's noise does not
-/// depend on the batch around it.
+/// The default noise on tensors: sample b (index b along dim 0) of step k is drawn by a CPU
+/// generator of its own, seeded from (seed, k, b), and copied to the tensor's device: a
+/// sample's noise does not depend on the batch around it, and is the same on every device.
+/// (float16 and bfloat16 tensors get float32 draws, rounded.)
 template <>
 struct noise_ops<at::Tensor> {
     static void fill(at::Tensor& z, std::uint64_t seed, int step) {
-        at::Generator base = at::globalContext().defaultGenerator(z.device());  // a handle, shared
         const auto batch = z.dim() == 0 ? 1 : z.size(0);
+        const auto dtype = detail::torch_reduced(z.scalar_type()) ? at::kFloat : z.scalar_type();
         for (int64_t b = 0; b < batch; ++b) {
-            at::Generator g;
-            {
-                std::lock_guard<std::mutex> lock(base.mutex());  // the default generator is shared
-                g = base.clone();
-            }
-            g.set_current_seed(detail::noise_key(seed, std::uint64_t(step), std::uint64_t(b)));
+            at::Generator g =
+                at::make_generator<at::CPUGeneratorImpl>(detail::noise_key(seed, std::uint64_t(step), std::uint64_t(b)));
             at::Tensor zb = z.dim() == 0 ? z : z.select(0, b);
-            zb.normal_(0.0, 1.0, g);
+            at::Tensor host = at::empty(zb.sizes(), at::TensorOptions().dtype(dtype));
+            host.normal_(0.0, 1.0, g);
+            zb.copy_(host);
         }
     }
 };

@@ -127,6 +127,15 @@ struct torch_ops_backend {
 };
 }  // namespace
 
+TEST_CASE("torch: the device under test is available", "[torch]") {
+    // tests/device/run-cuda-conformance.sh asks this first: with DEIS_TEST_DEVICE=cuda and a
+    // CPU-only LibTorch it fails, and the script reports "skipped"
+    const at::Device d = test_device();
+    INFO("device " << d);
+    REQUIRE((d.is_cpu() || (d.is_cuda() && torch::cuda::is_available())));
+    CHECK(at::ones({2}, at::TensorOptions().device(d)).sum().item<double>() == 2.0);
+}
+
 TEST_CASE("torch: conformance, float64 tensors", "[torch][conformance]") {
     deis_conformance::run_all<torch_backend<double>>();
 }

@@ -162,7 +162,8 @@ TEST_CASE("deis-sample: --model-output velocity on VP and VE (the schedule's der
     // round-off of the conversions (1e-9 on samples ~5 after 10 steps whose coefficients reach
     // 1/alpha ~ 150 at t = 1).
     scratch s;
-    for (const std::string sch : {"vp-linear", "vp-cosine", "ve"}) {
+    for (const char* name : {"vp-linear", "vp-cosine", "ve"}) {
+        const std::string sch = name;
         CAPTURE(sch);
         const Eigen::MatrixXd x_T = sch == "ve" ? Eigen::MatrixXd(50.0 * ring_noise()) : ring_noise();
         const args_t a = {"--mixture-csv", reference("gmm2d_components.csv"), "--noise",

@@ -49,8 +49,9 @@ int bench_main(int argc, char** argv) {
     app.add_option("--case", cfg.case_name,
                    "ring2d: 8 Gaussians on a circle of radius 4, std 0.3, VP linear 0.1/20, T = 1, t_end = 1e-3; "
                    "gmm16d: 16-D mixture of 5 components (seeded), same schedule; "
-                   "ve: the ring under VE 0.01/50, t from 1 to 0")
-        ->check(CLI::IsMember({"ring2d", "gmm16d", "ve"}))
+                   "ve: the ring under VE 0.01/50, t from 1 to 0; "
+                   "flow: the ring under flow matching with the exact velocity, t from 1 to 1e-3")
+        ->check(CLI::IsMember({"ring2d", "gmm16d", "ve", "flow"}))
         ->capture_default_str();
     app.add_option("--mixture", cfg.mixture_file,
                    "a mixture file (.json, else CSV as gmm2d_components.csv) replacing the case's mixture; the case "
@@ -80,9 +81,9 @@ int bench_main(int argc, char** argv) {
 
     if (list) {
         std::cout << "solvers (name, family, network calls per step):\n";
-        for (const auto& s : solver_table()) std::cout << "  " << s.name << "  " << s.family << "  " << s.stages << '\n';
+        for (const auto& s : solver_table(cfg.case_name)) std::cout << "  " << s.name << "  " << s.family << "  " << s.stages << '\n';
         std::cout << "grids:\n";
-        for (const auto& g : grid_table()) std::cout << "  " << g.name << "  " << g.description << '\n';
+        for (const auto& g : grid_table(cfg.case_name)) std::cout << "  " << g.name << "  " << g.description << '\n';
         return 0;
     }
     for (int b : cfg.nfe)
@@ -112,11 +113,15 @@ int bench_main(int argc, char** argv) {
     problem_info info;
     info.title = cfg.mixture_file.empty() ? cfg.case_name
                                           : fs::path(cfg.mixture_file).filename().string() +
-                                                (cfg.case_name == "ve" ? " (VE schedule)" : " (VP linear schedule)");
+                                                (cfg.case_name == "ve"     ? " (VE schedule)"
+                                                 : cfg.case_name == "flow" ? " (flow matching)"
+                                                                           : " (VP linear schedule)");
     info.lines.push_back("mixture: " + mix_name);
 
-    if (!cfg.check_dir.empty() && (cfg.case_name != "ring2d" || !cfg.mixture_file.empty()))
-        throw std::runtime_error("--check-reference needs --case ring2d and no --mixture (the problem of the reference)");
+    const bool checkable = cfg.case_name == "ring2d" || cfg.case_name == "flow";
+    if (!cfg.check_dir.empty() && (!checkable || !cfg.mixture_file.empty()))
+        throw std::runtime_error(
+            "--check-reference needs --case ring2d or flow and no --mixture (the problems of the reference)");
 
     if (cfg.case_name == "ve") {
         const deis::ve sch(0.01, 50.0);
@@ -124,9 +129,8 @@ int bench_main(int argc, char** argv) {
         info.lines.push_back("schedule: VE, sigma_min = 0.01, sigma_max = 50, from t = 1 to t_end = 0 (sigma = 0.01)");
         info.lines.push_back(std::to_string(cfg.samples) + " samples x_T ~ N(0, 50^2 I), seed " +
                              std::to_string(cfg.seed));
-        return run(cfg, sch, *mix, 1.0, 0.0, x_T, info);
+        return run(cfg, sch, deis::gmm_eps<deis::ve>(*mix, sch), deis::model_output::eps, *mix, 1.0, 0.0, x_T, info);
     }
-    const deis::vp_linear sch(0.1, 20.0, 1.0);
     Eigen::MatrixXd x_T;
     if (!cfg.check_dir.empty()) {
         x_T = deis_tools::read_samples((fs::path(cfg.check_dir) / "gmm2d_xT.csv").string());
@@ -136,8 +140,19 @@ int bench_main(int argc, char** argv) {
         x_T = draw_noise(mix->dim(), cfg.samples, cfg.seed, 1.0);
         info.lines.push_back(std::to_string(cfg.samples) + " samples x_T ~ N(0, I), seed " + std::to_string(cfg.seed));
     }
+    if (cfg.case_name == "flow") {
+        const deis::flow_matching sch;
+        info.lines.push_back("schedule: flow matching, x_t = (1 - t) x0 + t eps, from t = 1 (pure noise) to t_end = "
+                             "1e-3; the network returns the exact velocity v = eps - x0 (deis::gmm_model, "
+                             "model_output::velocity); euler is DDIM, which is the Euler method in t here");
+        info.baseline = "euler";
+        const deis::gmm_model<deis::flow_matching> net(*mix, sch, deis::model_output::velocity);
+        return run(cfg, sch, net, deis::model_output::velocity, *mix, 1.0, 1e-3, x_T, info);
+    }
+    const deis::vp_linear sch(0.1, 20.0, 1.0);
     info.lines.push_back("schedule: VP linear, beta_min = 0.1, beta_max = 20, from T = 1 to t_end = 1e-3");
-    return run(cfg, sch, *mix, 1.0, 1e-3, x_T, info);
+    return run(cfg, sch, deis::gmm_eps<deis::vp_linear>(*mix, sch), deis::model_output::eps, *mix, 1.0, 1e-3, x_T,
+               info);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <deis/grid.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace deis_bench {
@@ -28,12 +29,14 @@ struct solver_spec {
     int stages = 1;                                    // network calls per step
 };
 
-// A grid of the sweep: deis::make_grid's kind and power, by name.
+// A grid of the sweep: deis::make_grid's kind and power, by name, and a time shift
+// t' = s t / (1 + (s - 1) t) applied by deis::shifted_grid when shift != 1.
 struct grid_spec {
     std::string name;
     deis::grid_kind kind;
     double power;
     std::string description;
+    double shift = 1.0;
 };
 
 // The command line of deis-bench.
@@ -70,6 +73,9 @@ struct run_record {
 struct problem_info {
     std::string title;             // one line
     std::vector<std::string> lines;  // description, bullet points
+    std::string baseline;          // a solver the others are compared with ("": none)
+    // solvers left out because they cannot start at the problem's first time (name, why)
+    std::vector<std::pair<std::string, std::string>> not_run;
 };
 
 // v in scientific notation with `digits` decimals; "-" when v is not finite.

@@ -41,6 +41,12 @@ struct check_outcome {
 check_outcome check_against_reference(const std::string& dir, const Eigen::MatrixXd& ref,
                                       const std::vector<run_record>& rs);
 
+// The flow case: the reference solution against flow/gmm2d_flow_exact.csv (within 1e-9) and
+// Euler's median errors (t1, t1s3 at 5, 10, 20, 50 steps) against the independent numbers of
+// issue 11, to 5e-4 relative.
+check_outcome check_flow_against_reference(const std::string& dir, const Eigen::MatrixXd& ref,
+                                           const std::vector<run_record>& rs);
+
 // Writes the report to stdout and table.md, results.csv and the plots into cfg.out_dir, the
 // check against cfg.check_dir when given, and a summary on stderr; returns the exit status
 // (2 when the check failed).

@@ -29,11 +29,13 @@ solver_spec rk(const std::string& tableau) {
 
 }  // namespace
 
-std::vector<solver_spec> solver_table() {
+std::vector<solver_spec> solver_table(const std::string& case_name) {
     using M = multistep_method;
     const auto corr = true;
     const auto data = prediction::data;
-    return {
+    std::vector<solver_spec> table;
+    if (case_name == "flow") table.push_back(ms("euler", "data", M::ddim, 0, false, data));
+    const std::vector<solver_spec> common = {
         ms("ddim", "multistep", M::ddim, 0),
         ms("tab1", "multistep", M::tab, 1),
         ms("tab2", "multistep", M::tab, 2),
@@ -66,6 +68,8 @@ std::vector<solver_spec> solver_table() {
         rk("kutta3"),
         rk("rk4"),
     };
+    table.insert(table.end(), common.begin(), common.end());
+    return table;
 }
 
 const std::vector<std::string> family_order = {"multistep", "corrector", "data", "rk"};
@@ -76,7 +80,14 @@ const std::map<std::string, std::string> family_title = {
     {"rk", "rhoRK (Runge-Kutta in rho)"}};
 
 
-const std::vector<grid_spec>& grid_table() {
+const std::vector<grid_spec>& grid_table(const std::string& case_name) {
+    static const std::vector<grid_spec> flow_grids = {
+        {"t1", deis::grid_kind::power_t, 1.0, "uniform in t (Euler's usual grid)"},
+        {"t1s3", deis::grid_kind::power_t, 1.0, "uniform in t, shifted by s = 3 (SD3)", 3.0},
+        {"t2", deis::grid_kind::power_t, 2.0, "quadratic in t"},
+        {"t2s3", deis::grid_kind::power_t, 2.0, "quadratic in t, shifted by s = 3", 3.0},
+    };
+    if (case_name == "flow") return flow_grids;
     static const std::vector<grid_spec> grids = {
         {"t2", deis::grid_kind::power_t, 2.0, "quadratic in t (the DEIS default)"},
         {"log", deis::grid_kind::log_rho, 0.0, "uniform in log rho"},

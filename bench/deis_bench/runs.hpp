@@ -28,14 +28,24 @@ namespace deis_bench {
 
 // ---- The solvers and grids -----------------------------------------------------------------
 
-// Every solver of the sweep, one line each (runs.cpp).
-std::vector<solver_spec> solver_table();
+// Every solver of the sweep of a case, one line each (runs.cpp); the flow case adds "euler"
+// (DDIM with data prediction, which is the Euler method in t on flow matching).
+std::vector<solver_spec> solver_table(const std::string& case_name = "ring2d");
 
 // The plot panels, in order, and their titles.
 extern const std::vector<std::string> family_order;
 extern const std::map<std::string, std::string> family_title;
 
-const std::vector<grid_spec>& grid_table();
+// The grids of a case: t2, log, rho7, t1; on flow matching (which starts at rho = inf, where
+// grids in rho do not exist) t1 and t2, each also with the SD3 shift s = 3 (t1s3, t2s3).
+const std::vector<grid_spec>& grid_table(const std::string& case_name = "ring2d");
+
+// The grid of g with `steps` steps from t_max to t_end (shifted_grid when g.shift != 1).
+template <class Schedule>
+std::vector<double> build_grid(const Schedule& sch, const grid_spec& g, int steps, double t_max, double t_end) {
+    if (g.shift != 1.0) return deis::shifted_grid(sch, g.kind, steps, t_max, t_end, g.power, g.shift);
+    return deis::make_grid(sch, g.kind, steps, t_max, t_end, g.power);
+}
 
 // A solver built for one grid: how to run it and its actual cost.
 struct prepared_solver {
@@ -44,17 +54,23 @@ struct prepared_solver {
     int nfe = 0;
 };
 
+// The solver of spec on the grid, for a network returning `output`. Throws
+// std::invalid_argument when the library rejects the configuration.
 template <class Schedule, class Net>
-prepared_solver prepare(const solver_spec& spec, const Schedule& sch, std::vector<double> grid, const Net& net) {
+prepared_solver prepare(const solver_spec& spec, const Schedule& sch, std::vector<double> grid, const Net& net,
+                        deis::model_output output = deis::model_output::eps) {
     if (spec.multistep || spec.tableau.empty()) {
-        const deis::multistep_options opt = spec.multistep ? *spec.multistep : deis::recommended_options(sch, grid);
+        deis::multistep_options opt = spec.multistep ? *spec.multistep : deis::recommended_options(sch, grid);
+        opt.output = output;
         auto solver = std::make_shared<const deis::multistep_solver>(sch, std::move(grid), opt);
         return {[solver, &net](deis::state<double>& x) { return solver->sample(net, x); }, solver->steps(),
                 solver->nfe()};
     }
     return deis::with_tableau(spec.tableau, [&](auto t) -> prepared_solver {
         using solver_type = deis::rk_solver<decltype(t)>;
-        auto solver = std::make_shared<const solver_type>(sch, std::move(grid), deis::rk_options{});
+        deis::rk_options opt;
+        opt.output = output;
+        auto solver = std::make_shared<const solver_type>(sch, std::move(grid), opt);
         return {[solver, &net](deis::state<double>& x) { return solver->sample(net, x); }, solver->steps(),
                 solver->nfe()};
     });
@@ -155,13 +171,30 @@ std::vector<T> filter(const std::vector<T>& all, const std::vector<std::string>&
 
 // ---- The run ------------------------------------------------------------------------------------
 
-template <class Schedule>
-int run(const settings& cfg, const Schedule& sch, const deis::gaussian_mixture& mix, double t_max, double t_end,
-        Eigen::MatrixXd x_T, problem_info info) {
+// The run of one problem: net (returning `output`) is the exact network of the mixture mix
+// under the schedule sch, the ODE runs from t_max to t_end starting at x_T. When the start
+// is pure noise (alpha(t_max) = 0) the solvers the library rejects there are left out and
+// listed in the report. Returns the exit status (write_outputs).
+template <class Schedule, class Net>
+int run(const settings& cfg, const Schedule& sch, const Net& net, deis::model_output output,
+        const deis::gaussian_mixture& mix, double t_max, double t_end, Eigen::MatrixXd x_T, problem_info info) {
     const auto t_start = clock_type::now();
-    const auto solvers = filter(solver_table(), cfg.solvers, "solvers");
-    const auto grids = filter(grid_table(), cfg.grids, "grids");
-    const deis::gmm_eps<Schedule> net(mix, sch);
+    const auto grids = filter(grid_table(cfg.case_name), cfg.grids, "grids");
+    std::vector<solver_spec> solvers;
+    for (const auto& s : filter(solver_table(cfg.case_name), cfg.solvers, "solvers")) {
+        if (sch.alpha(t_max) != 0.0) {
+            solvers.push_back(s);
+            continue;
+        }
+        try {
+            (void)prepare(s, sch, deis::power_t_grid(sch, 8, t_max, t_end, 1.0), net, output);
+            solvers.push_back(s);
+        } catch (const std::invalid_argument& e) {
+            info.not_run.emplace_back(s.name, e.what());
+        }
+    }
+    if (solvers.empty()) throw std::runtime_error("--solvers: none of the chosen solvers can start at t = " +
+                                                  sci(t_max, 0) + " (alpha = 0)");
     const Eigen::Index D = x_T.rows(), n = x_T.cols();
 
     // the reference solution, and the same at a tolerance ten times tighter
@@ -170,6 +203,7 @@ int run(const settings& cfg, const Schedule& sch, const deis::gaussian_mixture& 
         deis::reference_options opt;
         opt.atol = opt.rtol = tol;
         opt.block_columns = cfg.ref_block;
+        opt.output = output;
         progress bar(label, n);
         long nfe = 0;
         for (Eigen::Index c0 = 0; c0 < n; c0 += cfg.ref_block) {
@@ -197,9 +231,14 @@ int run(const settings& cfg, const Schedule& sch, const deis::gaussian_mixture& 
 
     {
         std::ostringstream l;
-        l << "reference solution: Boost.Odeint Runge-Kutta-Fehlberg 7(8) on dy/drho = eps(alpha y, t(rho)), "
-          << "atol = rtol = " << sci(cfg.ref_tol, 0) << " on y = x/alpha, " << cfg.ref_block
-          << " columns per step-size control, " << ref_nfe << " network calls, " << std::fixed << std::setprecision(1)
+        if (sch.alpha(t_max) == 0.0)  // the data form, the one finite at alpha = 0 (deis/reference.hpp)
+            l << "reference solution: Boost.Odeint Runge-Kutta-Fehlberg 7(8) on dz/du = x0(sigma z, t(1/u)) with "
+              << "u = 1/rho, the network's output converted to x0, atol = rtol = " << sci(cfg.ref_tol, 0)
+              << " on z = x/sigma, ";
+        else
+            l << "reference solution: Boost.Odeint Runge-Kutta-Fehlberg 7(8) on dy/drho = eps(alpha y, t(rho)), "
+              << "atol = rtol = " << sci(cfg.ref_tol, 0) << " on y = x/alpha, ";
+        l << cfg.ref_block << " columns per step-size control, " << ref_nfe << " network calls, " << std::fixed << std::setprecision(1)
           << ref_seconds << " s; at tolerance " << sci(cfg.ref_tol / 10, 0)
           << " it changes by at most " << sci(ref_change) << " (max e_i; " << ref_tight_seconds << " s)";
         info.lines.push_back(l.str());
@@ -224,8 +263,8 @@ int run(const settings& cfg, const Schedule& sch, const deis::gaussian_mixture& 
                     rec.status = "budget below one step";
                 } else {
                     try {
-                        const auto grid = deis::make_grid(sch, g.kind, steps, t_max, t_end, g.power);
-                        const prepared_solver p = prepare(s, sch, grid, net);
+                        const auto grid = build_grid(sch, g, steps, t_max, t_end);
+                        const prepared_solver p = prepare(s, sch, grid, net, output);
                         Eigen::MatrixXd x = x_T;
                         const deis::sample_result r = p.run(x);
                         rec.steps = r.steps;

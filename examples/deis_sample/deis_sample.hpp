@@ -14,6 +14,7 @@
 #include <deis/gmm.hpp>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace deis_sample {
 
@@ -30,6 +31,10 @@ constexpr double min_grid_power = 0.1, max_grid_power = 100.0;
 constexpr double max_beta = 1000.0;
 constexpr double min_sigma = 1e-8, max_sigma = 1e8;
 constexpr double min_vp_t_end = 1e-12;
+// flow matching and EDM: the time shift, and the default sigma range of --schedule edm
+// (the EDM paper's)
+constexpr double max_flow_shift = 1000.0;
+constexpr double edm_sigma_min = 0.002, edm_sigma_max = 80.0;
 
 /// A failure with its exit code; the message is printed as one line, after
 /// "deis-sample: error: " (or after "deis-sample: " when it is not an error: an interruption).
@@ -53,6 +58,10 @@ struct options {
     double t_max = 1.0, t_end = 1e-3, grid_power = 2.0;
     int order = -1, steps = 0;
     bool use_float = false, corrector = false;
+    // flow matching and EDM (docs/deis-sample.md, "Flow matching and EDM")
+    double flow_shift = 1.0;          ///< --flow-shift, flow only: the SD3 shift of the grid
+    std::string sigmas;               ///< --sigmas as given; "" when the grid comes from --grid
+    std::vector<double> sigma_list;   ///< --sigmas LIST: the noise levels (empty for a NAME)
 };
 
 /// Parses and checks the command line into `o` and fills in the defaults that depend on

@@ -32,15 +32,103 @@ namespace {
 // What was given explicitly, for the defaults that depend on other options.
 struct given {
     bool beta_min, beta_max, sigma_min, sigma_max, t_max, order, tableau, grid_power;
+    bool t_end, steps, grid, flow_shift;  // flow matching and EDM (validate_flow_edm)
 };
 
 void require_finite(const char* name, double v) {
     if (!std::isfinite(v)) usage_error(std::string(name) + " = " + num(v) + " must be finite");
 }
 
+// --sigmas LIST: noise levels separated by commas, each a whole number, >= 0 and finite,
+// strictly decreasing, at least 2 and at most max_steps + 1 of them.
+std::vector<double> parse_sigma_list(const std::string& text) {
+    std::vector<double> v;
+    std::size_t start = 0;
+    while (true) {
+        const std::size_t comma = text.find(',', start);
+        const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        char* end = nullptr;
+        const double x = std::strtod(item.c_str(), &end);
+        if (item.empty() || end != item.c_str() + item.size())
+            usage_error("--sigmas: '" + item + "' is not a number (give a comma-separated list or karras, exponential, "
+                        "ays-sd15, ays-sdxl)");
+        if (!std::isfinite(x) || x < 0.0) usage_error("--sigmas: " + item + " must be finite and >= 0");
+        if (!v.empty() && !(x < v.back()))
+            usage_error("--sigmas: " + item + " must be smaller than the level before it, " + num(v.back()));
+        v.push_back(x);
+        if (v.size() > std::size_t(max_steps) + 1)
+            usage_error("--sigmas: more than " + std::to_string(max_steps + 1) + " levels");
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    if (v.size() < 2) usage_error("--sigmas: give at least 2 levels (one step), got " + std::to_string(v.size()));
+    return v;
+}
+
+bool is_sigma_name(const std::string& s) {
+    return s == "karras" || s == "exponential" || s == "ays-sd15" || s == "ays-sdxl";
+}
+
+// The options of flow matching and EDM (--schedule flow/edm, --flow-shift, --sigmas,
+// --t-end 0): their ranges and the defaults they set. Runs before the rest of validate.
+void validate_flow_edm(options& o, const given& g) {
+    if (o.schedule != "flow" && g.flow_shift) usage_error("--flow-shift applies to --schedule flow only");
+    if (o.schedule == "flow") {
+        require_finite("--flow-shift", o.flow_shift);
+        if (!(o.flow_shift > 0.0 && o.flow_shift <= max_flow_shift))
+            usage_error("--flow-shift = " + num(o.flow_shift) + " must lie in (0, " + num(max_flow_shift) + "]");
+        if (!g.t_max) o.t_max = 1.0;
+        require_finite("--t-max", o.t_max);
+        if (!(o.t_max > 0.0 && o.t_max <= 1.0))
+            usage_error("--t-max = " + num(o.t_max) + " must lie in (0, 1] for --schedule flow");
+    }
+    if (o.schedule == "edm") {
+        if (!g.sigma_min) o.sigma_min = edm_sigma_min;
+        if (!g.sigma_max) o.sigma_max = edm_sigma_max;
+        require_finite("--sigma-min", o.sigma_min);
+        require_finite("--sigma-max", o.sigma_max);
+        if (!(o.sigma_min >= min_sigma))
+            usage_error("--sigma-min = " + num(o.sigma_min) + " must be >= " + num(min_sigma));
+        if (!(o.sigma_max > o.sigma_min))
+            usage_error("--sigma-max = " + num(o.sigma_max) +
+                        " must be greater than --sigma-min = " + num(o.sigma_min));
+        if (!(o.sigma_max <= max_sigma))
+            usage_error("--sigma-max = " + num(o.sigma_max) + " must be <= " + num(max_sigma));
+        // t = sigma: from sigma-max down to sigma-min unless --t-max / --t-end say otherwise
+        if (!g.t_max) o.t_max = o.sigma_max;
+        if (!g.t_end) o.t_end = o.sigma_min;
+        require_finite("--t-max", o.t_max);
+        if (!(o.t_max > 0.0 && o.t_max <= o.sigma_max))
+            usage_error("--t-max = " + num(o.t_max) + " must lie in (0, --sigma-max = " + num(o.sigma_max) +
+                        "] for --schedule edm");
+    }
+
+    if (o.sigmas.empty()) return;
+    if (g.grid) usage_error("--grid does not apply with --sigmas: the noise levels are the grid");
+    if (g.grid_power) usage_error("--grid-power does not apply with --sigmas");
+    if (g.flow_shift) usage_error("--flow-shift does not apply with --sigmas: the noise levels are the grid");
+    if (is_sigma_name(o.sigmas)) {
+        if (!g.steps) usage_error("--sigmas " + o.sigmas + " needs --steps");
+        if (o.sigmas == "karras" || o.sigmas == "exponential") {
+            // from sigma = rho(t-max) down to rho(t-end): both must be finite and > 0
+            if (!(o.t_end > 0.0))
+                usage_error("--sigmas " + o.sigmas + " needs --t-end > 0 (its smallest level is rho(t-end))");
+        } else if (g.t_max || g.t_end) {
+            usage_error("--t-max and --t-end do not apply with --sigmas " + o.sigmas +
+                        ": its published levels fix both ends");
+        }
+        return;
+    }
+    o.sigma_list = parse_sigma_list(o.sigmas);
+    if (g.steps) usage_error("--steps does not apply with --sigmas LIST: the list of N + 1 levels makes N steps");
+    if (g.t_max || g.t_end) usage_error("--t-max and --t-end do not apply with --sigmas LIST: its levels fix both ends");
+    o.steps = int(o.sigma_list.size()) - 1;
+}
+
 // Checks every option and fills in the defaults that depend on other options.
 void validate(options& o, const given& g) {
-    const bool vp = o.schedule != "ve";
+    validate_flow_edm(o, g);
+    const bool vp = o.schedule.rfind("vp-", 0) == 0;
     const bool rk = o.method == "rk";
     // Options that do not apply to the chosen schedule, grid or method (--beta-* without
     // vp-linear, --sigma-* without ve, --grid-power with log-rho, --tableau without rk) are
@@ -67,7 +155,8 @@ void validate(options& o, const given& g) {
             usage_error("--sigma-max = " + num(o.sigma_max) + " must be <= " + num(max_sigma));
     }
 
-    if (!g.t_max) o.t_max = o.schedule == "vp-cosine" ? 0.9946 : 1.0;
+    if (!g.t_max && vp) o.t_max = o.schedule == "vp-cosine" ? 0.9946 : 1.0;
+    if (!g.t_max && o.schedule == "ve") o.t_max = 1.0;
     require_finite("--t-max", o.t_max);
     require_finite("--t-end", o.t_end);
     if (o.schedule == "vp-linear" && !(o.t_max > 0.0 && o.t_max <= 1.0))
@@ -79,9 +168,9 @@ void validate(options& o, const given& g) {
         usage_error("--t-max = " + num(o.t_max) + " must lie in (0, 1] for --schedule ve");
     if (!(o.t_end < o.t_max))
         usage_error("--t-end = " + num(o.t_end) + " must be smaller than --t-max = " + num(o.t_max));
-    if (vp && !(o.t_end >= min_vp_t_end))
-        usage_error("--t-end = " + num(o.t_end) + " must be >= " + num(min_vp_t_end) +
-                    " for a VP schedule (rho vanishes at t = 0)");
+    if (vp && !(o.t_end >= min_vp_t_end || o.t_end == 0.0))
+        usage_error("--t-end = " + num(o.t_end) + " must be 0 (clean data) or >= " + num(min_vp_t_end) +
+                    " for a VP schedule");
     if (!vp && !(o.t_end >= 0.0)) usage_error("--t-end = " + num(o.t_end) + " must be >= 0");
 
     if (o.steps < 1 || o.steps > max_steps)
@@ -141,33 +230,42 @@ bool parse_command_line(int argc, char** argv, options& o) {
         app.add_option("--noise", o.noise, "(required) Initial points at t-max, one per row, no header"));
     required.push_back(app.add_option("--out", o.out, "(required) Output file for the samples at t-end"));
     required.push_back(app.add_option("--schedule", o.schedule, "(required) Noise schedule")
-                           ->check(CLI::IsMember({"vp-linear", "vp-cosine", "ve"})));
+                           ->check(CLI::IsMember({"vp-linear", "vp-cosine", "ve", "flow", "edm"})));
     auto* o_bmin = app.add_option("--beta-min", o.beta_min, "vp-linear: beta(0), >= 0")->capture_default_str();
     auto* o_bmax = app.add_option("--beta-max", o.beta_max, "vp-linear: beta(1), in (beta-min, 1000]")
                        ->capture_default_str();
-    auto* o_smin = app.add_option("--sigma-min", o.sigma_min, "ve: sigma(0), >= 1e-8")->capture_default_str();
-    auto* o_smax = app.add_option("--sigma-max", o.sigma_max, "ve: sigma(1), in (sigma-min, 1e8]")
+    auto* o_smin = app.add_option("--sigma-min", o.sigma_min, "ve: sigma(0), >= 1e-8 [edm: default t-end, 0.002]")
                        ->capture_default_str();
-    auto* o_tmax = app.add_option("--t-max", o.t_max, "Start time [default: 1, vp-cosine 0.9946]");
-    app.add_option("--t-end", o.t_end, "End time, in [0, t-max) (VE) or [1e-12, t-max) (VP)")->capture_default_str();
+    auto* o_smax = app.add_option("--sigma-max", o.sigma_max, "ve: sigma(1), in (sigma-min, 1e8] [edm: 80]")
+                       ->capture_default_str();
+    auto* o_tmax = app.add_option("--t-max", o.t_max, "Start time [default: 1, vp-cosine 0.9946, edm sigma-max]");
+    auto* o_tend = app.add_option("--t-end", o.t_end, "End time, in [0, t-max) (0: clean data; VP: 0 or >= 1e-12)")
+                       ->capture_default_str();
+    // flow matching and EDM
+    auto* o_shift = app.add_option("--flow-shift", o.flow_shift, "flow: SD3 time shift of the grid, in (0, 1000]")
+                        ->capture_default_str();
+    auto* o_sigmas = app.add_option(
+        "--sigmas", o.sigmas,
+        "The grid as noise levels sigma/alpha, largest first: a comma list, or karras, exponential (from rho(t-max) "
+        "to rho(t-end)), ays-sd15, ays-sdxl (with --steps); replaces --grid");
     required.push_back(app.add_option("--method", o.method, "(required) Solver")
                            ->check(CLI::IsMember({"ddim", "tab", "rhoab", "rk", "ipndm", "recommended"})));
     auto* o_order = app.add_option("--order", o.order, "Order [default: ddim 0, tab/rhoab/ipndm 3, rk the tableau's]");
     auto* o_tab =
         app.add_option("--tableau", o.tableau,
                        "rk only [default: rk4]: euler, heun2, midpoint2, kutta3, ral3, heun3, vdh3, ssprk3, rk4");
-    required.push_back(app.add_option("--grid", o.grid, "(required) Time grid")
-                           ->check(CLI::IsMember({"t-power", "log-rho", "rho-power"})));
+    auto* o_grid = app.add_option("--grid", o.grid, "(required unless --sigmas) Time grid")
+                       ->check(CLI::IsMember({"t-power", "log-rho", "rho-power"}));
     auto* o_gpow =
         app.add_option("--grid-power", o.grid_power, "Grid exponent in [0.1, 100] [default: t-power 2, rho-power 7]");
-    required.push_back(app.add_option("--steps", o.steps, "(required) Number of steps, 1..1000000"));
+    auto* o_steps = app.add_option("--steps", o.steps, "(required unless --sigmas LIST) Number of steps, 1..1000000");
     app.add_flag("--float", o.use_float, "Run the solver on float states (files stay double)");
     app.add_flag("--corrector", o.corrector, "Multistep methods except ipndm: add the corrector");
     app.add_option("--predict", o.predict, "Multistep methods: what is extrapolated")
         ->check(CLI::IsMember({"noise", "data"}))
         ->capture_default_str();
     app.add_option("--model-output", o.output, "What the network returns (converted back by the solver)")
-        ->check(CLI::IsMember({"eps", "x0", "v", "score"}))
+        ->check(CLI::IsMember({"eps", "x0", "v", "score", "velocity"}))
         ->capture_default_str();
 
     try {
@@ -186,11 +284,16 @@ bool parse_command_line(int argc, char** argv, options& o) {
 
     for (const CLI::Option* opt : required)
         if (opt->count() == 0) usage_error(opt->get_name() + " is required");
+    // --grid and --steps, unless --sigmas gives the grid (in the order of the old required list)
+    if (o_sigmas->count() == 0 && o_grid->count() == 0) usage_error("--grid is required (or --sigmas)");
+    if (o_sigmas->count() == 0 && o_steps->count() == 0) usage_error("--steps is required");
     if (o_json->count() > 0 && o_csv->count() > 0)
         usage_error("--mixture and --mixture-csv exclude each other: give exactly one");
     if (o_json->count() + o_csv->count() == 0) usage_error("one of --mixture and --mixture-csv is required");
-    const given g{o_bmin->count() > 0, o_bmax->count() > 0,  o_smin->count() > 0, o_smax->count() > 0,
-                  o_tmax->count() > 0, o_order->count() > 0, o_tab->count() > 0,  o_gpow->count() > 0};
+    const given g{o_bmin->count() > 0,  o_bmax->count() > 0,  o_smin->count() > 0, o_smax->count() > 0,
+                  o_tmax->count() > 0,  o_order->count() > 0, o_tab->count() > 0,  o_gpow->count() > 0,
+                  o_tend->count() > 0,  o_steps->count() > 0, o_grid->count() > 0, o_shift->count() > 0};
+    if (o_sigmas->count() > 0 && o.sigmas.empty()) usage_error("--sigmas: give a list of levels or a name");
     validate(o, g);
     return true;
 }

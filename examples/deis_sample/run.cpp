@@ -2,6 +2,8 @@
 // the grid, run on the noise, and the samples are written to --out.
 #include <deis/deis.hpp>
 #include <iostream>
+#include <optional>
+#include <type_traits>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -16,6 +18,7 @@ namespace deis_sample {
 namespace {
 
 deis::model_output parse_output(const std::string& s) {
+    if (s == "velocity") return deis::model_output::velocity;
     if (s == "x0") return deis::model_output::x0;
     if (s == "v") return deis::model_output::v;
     if (s == "score") return deis::model_output::score;
@@ -25,15 +28,26 @@ deis::model_output parse_output(const std::string& s) {
 // The mixture's exact eps, returned as the quantity `output` names, with x = alpha x0 + sigma eps,
 // v = alpha eps - sigma x0 and score = -eps/sigma. A Network (deis/common.hpp) that counts its
 // calls and, before each, stops the run (throws `interrupted`) once a signal has arrived.
+//
+// With a velocity output (alpha' x0 + sigma' eps), and on flow matching and EDM (whose ends
+// alpha = 0 and sigma = 0 the conversions from eps would divide by), the output is instead
+// the mixture's own exact one (deis::gmm_model), finite at both ends.
 template <class Schedule>
 class mixture_network {
 public:
-    mixture_network(deis::gmm_eps<Schedule> eps, deis::model_output output) : eps_(std::move(eps)), output_(output) {}
+    mixture_network(deis::gmm_eps<Schedule> eps, deis::model_output output)
+        : eps_(std::move(eps)), output_(output), exact_(exact_output(output)) {
+        if (exact_) model_.emplace(eps_.mixture(), eps_.schedule(), output);
+    }
 
     template <class Scalar>
     void operator()(const deis::state<Scalar>& x, double t, deis::state<Scalar>& out) {
         throw_if_interrupted(stage::sampling, calls_);
         ++calls_;
+        if (exact_) {
+            (*model_)(x, t, out);
+            return;
+        }
         eps_(x, t, out);
         const double alpha = eps_.schedule().alpha(t), sigma = eps_.schedule().sigma(t);
         const Scalar a = Scalar(alpha), s = Scalar(sigma);
@@ -49,22 +63,30 @@ public:
             case deis::model_output::score:
                 out = -out / s;
                 break;
-            case deis::model_output::velocity:  // not offered by parse_output
-                throw std::logic_error("deis-sample: --model-output velocity is not available");
+            case deis::model_output::velocity:  // exact_ (gmm_model) above
+                throw std::logic_error("deis-sample: the velocity output goes through gmm_model");
         }
     }
 
 private:
+    static bool exact_output(deis::model_output output) {
+        return output == deis::model_output::velocity || std::is_same_v<Schedule, deis::flow_matching> ||
+               std::is_same_v<Schedule, deis::edm>;
+    }
+
     deis::gmm_eps<Schedule> eps_;
     deis::model_output output_;
+    bool exact_;
+    std::optional<deis::gmm_model<Schedule>> model_;
     long long calls_ = 0;
 };
 
 // The schedule as seen by the grid and the solver while they are built: the same values,
 // and a look at the signal flag at every evaluation. Building the coefficient tables
 // evaluates the schedule at every step (10^6 steps take seconds), so a signal stops the
-// set-up as promptly as the run. (The three schedules of deis-sample have no rho_knots(),
-// which this wrapper would have to forward.)
+// set-up as promptly as the run. The optional members of the Schedule concept that the
+// library detects (deis/detail/schedule_traits.hpp: alpha_dot and sigma_dot, which a velocity
+// output needs, and rho_knots) exist here exactly when the wrapped schedule has them.
 template <class Schedule>
 class interruptible_schedule {
 public:
@@ -75,6 +97,18 @@ public:
     double t_from_rho(double r) const { return check(), s_.t_from_rho(r); }
     double t_min() const { return s_.t_min(); }
     double t_max() const { return s_.t_max(); }
+    template <class S = Schedule, std::enable_if_t<deis::detail::has_derivatives<S>::value, int> = 0>
+    double alpha_dot(double t) const {
+        return check(), s_.alpha_dot(t);
+    }
+    template <class S = Schedule, std::enable_if_t<deis::detail::has_derivatives<S>::value, int> = 0>
+    double sigma_dot(double t) const {
+        return check(), s_.sigma_dot(t);
+    }
+    template <class S = Schedule, std::enable_if_t<deis::detail::has_rho_knots<S>::value, int> = 0>
+    decltype(auto) rho_knots() const {
+        return s_.rho_knots();
+    }
 
 private:
     static void check() { throw_if_interrupted(stage::setup); }
@@ -96,6 +130,19 @@ std::string describe_interruption(const interrupted& i, int steps, int calls_per
         case stage::writing: where = "while writing the output, after step " + std::to_string(steps) + of; break;
     }
     return std::string("interrupted by ") + signal_name(i.signal) + " " + where + "; no output written";
+}
+
+// The grid of --sigmas: the list's levels, or the named ones (Karras and exponential from
+// rho(t-max) down to rho(t-end), Align Your Steps as published), converted by sigma_grid.
+// Throws std::invalid_argument from the library.
+template <class Schedule>
+std::vector<double> sigma_option_grid(const options& o, const Schedule& sch) {
+    if (!o.sigma_list.empty()) return deis::sigma_grid(sch, o.sigma_list);
+    const deis::noise_levels kind = o.sigmas == "karras"        ? deis::noise_levels::karras
+                                    : o.sigmas == "exponential" ? deis::noise_levels::exponential
+                                    : o.sigmas == "ays-sd15"    ? deis::noise_levels::ays_sd15
+                                                                : deis::noise_levels::ays_sdxl;
+    return deis::sigma_grid(sch, deis::sigma_levels(kind, o.steps, sch.rho(o.t_max), sch.rho(o.t_end)));
 }
 
 // Builds the grid and the solver, runs it on the noise in Scalar (which x takes over: for
@@ -122,8 +169,14 @@ void run_in(const options& o, const Schedule& sch, problem p) {
         throw_if_interrupted(stage::setup);
         std::vector<double> grid;
         try {
-            grid = deis::make_grid(setup_sch, kind, o.steps, o.t_max, o.t_end, o.grid_power);
+            if (!o.sigmas.empty()) {
+                grid = sigma_option_grid(o, setup_sch);
+            } else {
+                // shift 1 (every schedule but flow) is make_grid itself
+                grid = deis::shifted_grid(setup_sch, kind, o.steps, o.t_max, o.t_end, o.grid_power, o.flow_shift);
+            }
         } catch (const std::invalid_argument& e) {
+            if (!o.sigmas.empty()) usage_error("--sigmas " + o.sigmas + " gives no valid grid: " + e.what());
             usage_error(std::string("the grid (--grid, --steps, --t-max, --t-end) is invalid: ") + e.what());
         }
         if (o.method == "rk") {
@@ -194,6 +247,8 @@ void run(const options& o, problem p) {
     try {
         if (o.schedule == "vp-linear") return run_on(o, deis::vp_linear(o.beta_min, o.beta_max, o.t_max), std::move(p));
         if (o.schedule == "vp-cosine") return run_on(o, deis::vp_cosine(0.008, o.t_max), std::move(p));
+        if (o.schedule == "flow") return run_on(o, deis::flow_matching(), std::move(p));
+        if (o.schedule == "edm") return run_on(o, deis::edm(o.sigma_max), std::move(p));
         return run_on(o, deis::ve(o.sigma_min, o.sigma_max), std::move(p));
     } catch (const std::invalid_argument& e) {
         // a schedule parameter the checks of options.cpp let through

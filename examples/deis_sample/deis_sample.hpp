@@ -12,6 +12,7 @@
 
 #include <Eigen/Core>
 #include <deis/gmm.hpp>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -53,6 +54,13 @@ struct options {
     double t_max = 1.0, t_end = 1e-3, grid_power = 2.0;
     int order = -1, steps = 0;
     bool use_float = false, corrector = false;
+
+    // Stochastic sampling and run control (options.cpp: add_stochastic_options and
+    // check_stochastic_options; run.cpp: apply_stochastic_options and run_observer).
+    double eta = 0.0;            ///< --eta, DDIM only
+    bool sde = false;            ///< --sde: the SDE form (data prediction, tab or rhoab, orders 0-2)
+    std::uint64_t seed = 2022;   ///< --seed of the noise of a stochastic run
+    bool progress = false;       ///< --progress on stderr
 };
 
 /// Parses and checks the command line into `o` and fills in the defaults that depend on

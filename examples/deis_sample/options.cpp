@@ -124,6 +124,36 @@ void validate(options& o, const given& g) {
     }
 }
 
+// --eta, --sde, --seed, --progress: stochastic sampling and run control.
+void add_stochastic_options(CLI::App& app, options& o, CLI::Option*& eta, CLI::Option*& sde) {
+    eta = app.add_option("--eta", o.eta, "ddim only: stochasticity in [0, 1] (1: ancestral sampling)")
+              ->capture_default_str();
+    sde = app.add_flag("--sde", o.sde, "The SDE form: with --predict data, --method tab or rhoab, --order 0..2 [default 1]");
+    app.add_option("--seed", o.seed, "Seed of the noise of a stochastic run (--eta > 0 or --sde), 0..2^64-1")
+        ->capture_default_str();
+    app.add_flag("--progress", o.progress,
+                 "Progress on stderr: a bar on a terminal, else one line per 10% of the steps");
+}
+
+// Checks them (after validate(), which has set the method's default order).
+void check_stochastic_options(options& o, bool eta_given, bool sde_given, bool order_given) {
+    if (eta_given) {
+        require_finite("--eta", o.eta);
+        if (!(o.eta >= 0.0 && o.eta <= 1.0)) usage_error("--eta = " + num(o.eta) + " must lie in [0, 1]");
+        if (o.method != "ddim")
+            usage_error("--eta applies to --method ddim only (use --sde for " + o.method + ")");
+    }
+    if (sde_given) {
+        if (o.method != "tab" && o.method != "rhoab")
+            usage_error("--sde applies to --method tab and rhoab only, not " + o.method);
+        if (o.predict != "data") usage_error("--sde needs --predict data");
+        if (o.corrector) usage_error("--sde and --corrector exclude each other");
+        if (!order_given) o.order = 1;
+        if (o.order < 0 || o.order > 2)
+            usage_error("--order = " + std::to_string(o.order) + " must lie in 0..2 with --sde");
+    }
+}
+
 }  // namespace
 
 bool parse_command_line(int argc, char** argv, options& o) {
@@ -169,6 +199,8 @@ bool parse_command_line(int argc, char** argv, options& o) {
     app.add_option("--model-output", o.output, "What the network returns (converted back by the solver)")
         ->check(CLI::IsMember({"eps", "x0", "v", "score"}))
         ->capture_default_str();
+    CLI::Option *o_eta = nullptr, *o_sde = nullptr;
+    add_stochastic_options(app, o, o_eta, o_sde);
 
     try {
         app.parse(argc, argv);
@@ -192,6 +224,7 @@ bool parse_command_line(int argc, char** argv, options& o) {
     const given g{o_bmin->count() > 0, o_bmax->count() > 0,  o_smin->count() > 0, o_smax->count() > 0,
                   o_tmax->count() > 0, o_order->count() > 0, o_tab->count() > 0,  o_gpow->count() > 0};
     validate(o, g);
+    check_stochastic_options(o, o_eta->count() > 0, o_sde->count() > 0, g.order);
     return true;
 }
 

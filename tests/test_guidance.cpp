@@ -2,7 +2,8 @@
 // (multistep_options::threshold).
 //
 // The guided problem is exact: the unconditional model is the reference 8-component ring
-// mixture, the conditional one the mixture of its components 0, 1 and 2 (weights renormalised),
+// mixture, the conditional one its component 0 alone (a subset of one; the adaptors are also
+// checked with the subset {0, 1, 2}),
 // so eps_u and eps_c are the exact noise predictions of gmm.hpp and the guided eps
 // u + w (c - u) is known exactly at every (x, t). Its probability-flow ODE is solved by
 // reference_solution (the adaptive Fehlberg 7(8) integrator), which takes any network.
@@ -35,9 +36,11 @@ deis::gaussian_mixture sub_mixture(const deis::gaussian_mixture& m, const std::v
 struct guided_problem {
     deis::vp_linear schedule{};
     deis::gaussian_mixture uncond = deis_test::reference_mixture();
-    deis::gaussian_mixture cond = sub_mixture(uncond, {0, 1, 2});
+    deis::gaussian_mixture cond;
     deis::gmm_eps<deis::vp_linear> eps_u{uncond, schedule};
-    deis::gmm_eps<deis::vp_linear> eps_c{cond, schedule};
+    deis::gmm_eps<deis::vp_linear> eps_c;
+    explicit guided_problem(const std::vector<int>& keep = {0})
+        : cond(sub_mixture(uncond, keep)), eps_c(cond, schedule) {}
 };
 
 // The guided eps computed directly, u + w (c - u): the oracle of the adaptors, and the network
@@ -76,7 +79,7 @@ Eigen::VectorXd thresholded(const Eigen::VectorXd& x0, double p, double max_valu
 }  // namespace
 
 TEST_CASE("guided_network and guided_batch_network compute u + w (c - u)", "[guidance]") {
-    const guided_problem p;
+    const guided_problem p({0, 1, 2});
     const Eigen::MatrixXd x_T = deis_test::reference_samples("gmm2d_xT.csv").leftCols(64);
     // (the nets are taken by non-const reference)
     deis::gmm_eps<deis::vp_linear> c = p.eps_c, u = p.eps_u;
@@ -174,26 +177,30 @@ TEST_CASE("at w = 7.5 data prediction stays accurate where noise prediction degr
     const double w = 7.5;
     const Eigen::MatrixXd x_T = deis_test::reference_samples("gmm2d_xT.csv").leftCols(200);
     // the reference: the guided ODE by the adaptive integrator; its own accuracy is checked by
-    // a solve at a 100 times looser tolerance, which must agree to 1e-8, far below every
-    // error compared here (> 1e-5)
+    // a solve at a 10 times looser tolerance, which must agree to 1e-7 (measured: 2e-9), far
+    // below every error compared here (> 1e-5)
     Eigen::MatrixXd exact = x_T, loose = x_T;
     deis::reference_options ro;
-    ro.atol = ro.rtol = 1e-11;
+    ro.atol = ro.rtol = 1e-12;
     REQUIRE(deis::reference_solution(p.schedule, direct_guided{&p, w}, exact, 1.0, 1e-3, ro).status ==
             deis::status::success);
-    ro.atol = ro.rtol = 1e-9;
+    ro.atol = ro.rtol = 1e-11;
     REQUIRE(deis::reference_solution(p.schedule, direct_guided{&p, w}, loose, 1.0, 1e-3, ro).status ==
             deis::status::success);
-    REQUIRE((exact - loose).cwiseAbs().maxCoeff() < 1e-8);
+    std::printf("reference: tolerance 1e-12 against 1e-11: max difference %.2e\n",
+                (exact - loose).cwiseAbs().maxCoeff());
+    REQUIRE((exact - loose).cwiseAbs().maxCoeff() < 1e-7);
 
-    std::printf("guided mixture, w = 7.5, median error over 200 samples (recommended = tAB + corrector):\n");
-    std::printf("| NFE | order | data prediction | noise prediction | ratio |\n|---:|---:|---:|---:|---:|\n");
+    std::printf("guided mixture (ring, conditional = component 0), w = 7.5, median error over 200 samples:\n");
+    std::printf("| NFE | recommended (data, tAB r + corrector) | the same with noise prediction | ratio | tAB3, noise, "
+                "no corrector |\n|---:|---:|---:|---:|---:|\n");
     for (int steps : {10, 20, 50}) {
         CAPTURE(steps);
         const auto grid = deis::power_t_grid(p.schedule, steps, 1.0, 1e-3);
         const deis::multistep_options data = deis::recommended_options(p.schedule, grid);
         deis::multistep_options noise = data;
         noise.predict = deis::prediction::noise;
+        deis::multistep_options tab3 = deis_test::options(deis::multistep_method::tab, 3);
         auto error = [&](const deis::multistep_options& o) {
             deis::guided_network g(p.eps_c, p.eps_u, w, x_T);
             const deis::multistep_solver solver(p.schedule, grid, o);
@@ -203,12 +210,16 @@ TEST_CASE("at w = 7.5 data prediction stays accurate where noise prediction degr
             REQUIRE(r.ok());
             return deis_test::median(deis_test::sample_errors(x, exact));
         };
-        const double e_data = error(data), e_noise = error(noise);
-        std::printf("| %d | %d | %.3e | %.3e | %.1f |\n", steps, data.order, e_data, e_noise, e_noise / e_data);
+        const double e_data = error(data), e_noise = error(noise), e_tab3 = error(tab3);
+        std::printf("| %d | %.3e (r = %d) | %.3e | %.0f | %.3e |\n", steps, e_data, data.order, e_noise, e_noise / e_data,
+                    e_tab3);
         INFO("data " << e_data << ", noise " << e_noise);
-        // the claim of the issue, as a ratio: noise prediction at least 3 times worse at
-        // every NFE (measured: see the printed table and docs/benchmarks.md)
+        // the claim of the issue, as a ratio: noise prediction with the same solver at least 3
+        // times worse at every NFE (measured on 400 samples: 122x at 10, 2500x at 20, 5x at
+        // 50 NFE). Plain tAB3 with noise prediction (no corrector) is printed for comparison:
+        // it is the corrector that noise prediction does not survive here.
         CHECK(e_noise > 3.0 * e_data);
+        CHECK(e_data < (steps == 10 ? 0.1 : steps == 20 ? 1e-2 : 1e-4));  // and data prediction is accurate
     }
 }
 

@@ -1,6 +1,7 @@
 // deis-sample: the command line. Every option is checked here, with its name in the
 // message, before any file is opened or anything sized by an option is allocated.
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -125,18 +126,26 @@ void validate(options& o, const given& g) {
 }
 
 // --eta, --sde, --seed, --progress: stochastic sampling and run control.
-void add_stochastic_options(CLI::App& app, options& o, CLI::Option*& eta, CLI::Option*& sde) {
+void add_stochastic_options(CLI::App& app, options& o, std::string& seed, CLI::Option*& eta, CLI::Option*& sde) {
     eta = app.add_option("--eta", o.eta, "ddim only: stochasticity in [0, 1] (1: ancestral sampling)")
               ->capture_default_str();
     sde = app.add_flag("--sde", o.sde, "The SDE form: with --predict data, --method tab or rhoab, --order 0..2 [default 1]");
-    app.add_option("--seed", o.seed, "Seed of the noise of a stochastic run (--eta > 0 or --sde), 0..2^64-1")
-        ->capture_default_str();
+    app.add_option("--seed", seed, "Seed of the noise of a stochastic run (--eta > 0 or --sde), 0..2^64-1 [default: 2022]");
     app.add_flag("--progress", o.progress,
                  "Progress on stderr: a bar on a terminal, else one line per 10% of the steps");
 }
 
 // Checks them (after validate(), which has set the method's default order).
-void check_stochastic_options(options& o, bool eta_given, bool sde_given, bool order_given) {
+void check_stochastic_options(options& o, const std::string& seed, bool eta_given, bool sde_given, bool order_given) {
+    if (!seed.empty()) {
+        // decimal digits only (CLI11 would take -1 for 2^64 - 1), and no overflow
+        const bool digits = seed.size() <= 20 && seed.find_first_not_of("0123456789") == std::string::npos;
+        errno = 0;
+        const unsigned long long v = digits ? std::strtoull(seed.c_str(), nullptr, 10) : 0;
+        if (!digits || errno == ERANGE)
+            usage_error("--seed = " + seed + " must be an integer in 0..18446744073709551615");
+        o.seed = std::uint64_t(v);
+    }
     if (eta_given) {
         require_finite("--eta", o.eta);
         if (!(o.eta >= 0.0 && o.eta <= 1.0)) usage_error("--eta = " + num(o.eta) + " must lie in [0, 1]");
@@ -200,7 +209,8 @@ bool parse_command_line(int argc, char** argv, options& o) {
         ->check(CLI::IsMember({"eps", "x0", "v", "score"}))
         ->capture_default_str();
     CLI::Option *o_eta = nullptr, *o_sde = nullptr;
-    add_stochastic_options(app, o, o_eta, o_sde);
+    std::string seed;
+    add_stochastic_options(app, o, seed, o_eta, o_sde);
 
     try {
         app.parse(argc, argv);
@@ -224,7 +234,7 @@ bool parse_command_line(int argc, char** argv, options& o) {
     const given g{o_bmin->count() > 0, o_bmax->count() > 0,  o_smin->count() > 0, o_smax->count() > 0,
                   o_tmax->count() > 0, o_order->count() > 0, o_tab->count() > 0,  o_gpow->count() > 0};
     validate(o, g);
-    check_stochastic_options(o, o_eta->count() > 0, o_sde->count() > 0, g.order);
+    check_stochastic_options(o, seed, o_eta->count() > 0, o_sde->count() > 0, g.order);
     return true;
 }
 

@@ -293,3 +293,29 @@ TEST_CASE("thresholding in the solver: a no-op below the limit, the direct compu
             CHECK((a - c).cwiseAbs().maxCoeff() > 0.1);  // above: it changes the samples
     }
 }
+
+TEST_CASE("guided_network works on another State backend (Eigen::Map)", "[guidance]") {
+    // The two-network adaptor goes through state_ops only: on Eigen::Map states over the
+    // caller's memory it gives the run of the Eigen matrices, bit for bit (the same kernels).
+    using map_t = Eigen::Map<deis::state<double>>;
+    guided_problem p;
+    const Eigen::MatrixXd x_T = deis_test::reference_samples("gmm2d_xT.csv").leftCols(16);
+    const auto grid = deis::power_t_grid(p.schedule, 12, 1.0, 1e-3);
+    const deis::multistep_solver solver(p.schedule, grid, deis::recommended_options(p.schedule, grid));
+    auto on_map = [](const deis::gmm_eps<deis::vp_linear>& net) {
+        return [&net](const map_t& x, double t, map_t& out) {
+            deis::state<double> in = x, e;
+            net(in, t, e);
+            out = e;
+        };
+    };
+    auto c = on_map(p.eps_c), u = on_map(p.eps_u);
+    std::vector<double> memory(x_T.data(), x_T.data() + x_T.size());
+    map_t x(memory.data(), x_T.rows(), x_T.cols());
+    deis::guided_network g_map(c, u, 7.5, x);
+    REQUIRE(solver.sample(g_map, x).ok());
+    Eigen::MatrixXd y = x_T;
+    deis::guided_network g(p.eps_c, p.eps_u, 7.5, y);
+    REQUIRE(solver.sample(g, y).ok());
+    CHECK(Eigen::MatrixXd(x) == y);
+}

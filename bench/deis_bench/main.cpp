@@ -16,6 +16,7 @@
 //   deis-bench --solvers 'tab*,ddim' --grids t2 --nfe 10,20
 //   deis-bench --check-reference tests/data
 //   deis-bench --list                   the solvers and grids
+//   deis-bench --stochastic --samples 4000   the stochastic samplers by sliced Wasserstein distance
 //
 // The sources: problems (mixtures, x_T), runs (solvers, grids, the sweep), report (tables,
 // CSV, the check against tests/data), plot (gnuplot) and this command line.
@@ -34,6 +35,7 @@
 #include "problems.hpp"
 #include "records.hpp"
 #include "runs.hpp"
+#include "stochastic.hpp"
 #include "support/csv_io.hpp"
 #include "support/mixture_io.hpp"
 
@@ -76,6 +78,9 @@ int bench_main(int argc, char** argv) {
                    "gmm2d_results.csv (case ring2d only)")
         ->check(CLI::ExistingDirectory);
     app.add_flag("--list", list, "list the solvers and grids and exit");
+    app.add_flag("--stochastic", cfg.stochastic,
+                 "instead of the sweep: the stochastic samplers (DDIM with eta, the SDE form) on the t2 grid, measured by "
+                 "the sliced Wasserstein distance to exact samples of the data (stochastic.md, stochastic.csv)");
     CLI11_PARSE(app, argc, argv);
     cfg.samples_given = samples->count() > 0;
 
@@ -129,6 +134,7 @@ int bench_main(int argc, char** argv) {
         info.lines.push_back("schedule: VE, sigma_min = 0.01, sigma_max = 50, from t = 1 to t_end = 0 (sigma = 0.01)");
         info.lines.push_back(std::to_string(cfg.samples) + " samples x_T ~ N(0, 50^2 I), seed " +
                              std::to_string(cfg.seed));
+        if (cfg.stochastic) return run_stochastic(cfg, sch, *mix, 1.0, 0.0, x_T, info);
         return run(cfg, sch, deis::gmm_eps<deis::ve>(*mix, sch), deis::model_output::eps, *mix, 1.0, 0.0, x_T, info);
     }
     Eigen::MatrixXd x_T;
@@ -151,6 +157,7 @@ int bench_main(int argc, char** argv) {
     }
     const deis::vp_linear sch(0.1, 20.0, 1.0);
     info.lines.push_back("schedule: VP linear, beta_min = 0.1, beta_max = 20, from T = 1 to t_end = 1e-3");
+    if (cfg.stochastic) return run_stochastic(cfg, sch, *mix, 1.0, 1e-3, x_T, info);
     return run(cfg, sch, deis::gmm_eps<deis::vp_linear>(*mix, sch), deis::model_output::eps, *mix, 1.0, 1e-3, x_T,
                info);
 }

@@ -52,6 +52,7 @@ struct settings {
     long ref_block = 100;
     std::string check_dir;
     bool samples_given = false;
+    bool stochastic = false;  // --stochastic: the stochastic samplers by distribution distance (stochastic.hpp)
 };
 
 // The errors of one run against the reference solution (see measure in runs.hpp).

@@ -12,6 +12,7 @@
 
 #include <Eigen/Core>
 #include <deis/gmm.hpp>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -62,6 +63,13 @@ struct options {
     double flow_shift = 1.0;          ///< --flow-shift, flow only: the SD3 shift of the grid
     std::string sigmas;               ///< --sigmas as given; "" when the grid comes from --grid
     std::vector<double> sigma_list;   ///< --sigmas LIST: the noise levels (empty for a NAME)
+
+    // Stochastic sampling and run control (options.cpp: add_stochastic_options and
+    // check_stochastic_options; run.cpp: apply_stochastic_options and run_observer).
+    double eta = 0.0;            ///< --eta, DDIM only
+    bool sde = false;            ///< --sde: the SDE form (data prediction, tab or rhoab, orders 0-2)
+    std::uint64_t seed = 2022;   ///< --seed of the noise of a stochastic run
+    bool progress = false;       ///< --progress on stderr
 };
 
 /// Parses and checks the command line into `o` and fills in the defaults that depend on

@@ -1,10 +1,12 @@
 // deis-sample: stopping on SIGINT or SIGTERM without leaving anything behind.
 //
 // The handlers only record the signal in a volatile std::sig_atomic_t. The program looks at
-// it at fixed points, through throw_if_interrupted() alone, and unwinds from there with
-// `interrupted`: while the grid and the solver are built (every evaluation of the schedule),
-// at every network call, and before every row of the output and before its rename. A signal
-// during the reading of the input files is seen when the set-up starts.
+// it at fixed points and unwinds from there with `interrupted`: through throw_if_interrupted()
+// while the grid and the solver are built (every evaluation of the schedule) and before every
+// row of the output and before its rename; during the steps the run's observer (run.cpp) looks
+// at it after every network call and stops the solver, which returns status::cancelled, and
+// the run then throws `interrupted` itself. A signal during the reading of the input files is
+// seen when the set-up starts.
 #pragma once
 
 #include <csignal>
@@ -23,7 +25,7 @@ extern volatile std::sig_atomic_t received_signal;
 struct interrupted {
     int signal;        ///< SIGINT or SIGTERM
     stage where;
-    long long calls;   ///< network calls completed before the check
+    long long calls;   ///< network calls of the completed steps (sampling)
 };
 
 /// The one check of the flag.

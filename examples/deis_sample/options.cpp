@@ -1,6 +1,7 @@
 // deis-sample: the command line. Every option is checked here, with its name in the
 // message, before any file is opened or anything sized by an option is allocated.
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -213,6 +214,44 @@ void validate(options& o, const given& g) {
     }
 }
 
+// --eta, --sde, --seed, --progress: stochastic sampling and run control.
+void add_stochastic_options(CLI::App& app, options& o, std::string& seed, CLI::Option*& eta, CLI::Option*& sde) {
+    eta = app.add_option("--eta", o.eta, "ddim only: stochasticity in [0, 1] (1: ancestral sampling)")
+              ->capture_default_str();
+    sde = app.add_flag("--sde", o.sde, "The SDE form: with --predict data, --method tab or rhoab, --order 0..2 [default 1]");
+    app.add_option("--seed", seed, "Seed of the noise of a stochastic run (--eta > 0 or --sde), 0..2^64-1 [default: 2022]");
+    app.add_flag("--progress", o.progress,
+                 "Progress on stderr: a bar on a terminal, else one line per 10% of the steps");
+}
+
+// Checks them (after validate(), which has set the method's default order).
+void check_stochastic_options(options& o, const std::string& seed, bool eta_given, bool sde_given, bool order_given) {
+    if (!seed.empty()) {
+        // decimal digits only (CLI11 would take -1 for 2^64 - 1), and no overflow
+        const bool digits = seed.size() <= 20 && seed.find_first_not_of("0123456789") == std::string::npos;
+        errno = 0;
+        const unsigned long long v = digits ? std::strtoull(seed.c_str(), nullptr, 10) : 0;
+        if (!digits || errno == ERANGE)
+            usage_error("--seed = " + seed + " must be an integer in 0..18446744073709551615");
+        o.seed = std::uint64_t(v);
+    }
+    if (eta_given) {
+        require_finite("--eta", o.eta);
+        if (!(o.eta >= 0.0 && o.eta <= 1.0)) usage_error("--eta = " + num(o.eta) + " must lie in [0, 1]");
+        if (o.method != "ddim")
+            usage_error("--eta applies to --method ddim only (use --sde for " + o.method + ")");
+    }
+    if (sde_given) {
+        if (o.method != "tab" && o.method != "rhoab")
+            usage_error("--sde applies to --method tab and rhoab only, not " + o.method);
+        if (o.predict != "data") usage_error("--sde needs --predict data");
+        if (o.corrector) usage_error("--sde and --corrector exclude each other");
+        if (!order_given) o.order = 1;
+        if (o.order < 0 || o.order > 2)
+            usage_error("--order = " + std::to_string(o.order) + " must lie in 0..2 with --sde");
+    }
+}
+
 }  // namespace
 
 bool parse_command_line(int argc, char** argv, options& o) {
@@ -267,6 +306,9 @@ bool parse_command_line(int argc, char** argv, options& o) {
     app.add_option("--model-output", o.output, "What the network returns (converted back by the solver)")
         ->check(CLI::IsMember({"eps", "x0", "v", "score", "velocity"}))
         ->capture_default_str();
+    CLI::Option *o_eta = nullptr, *o_sde = nullptr;
+    std::string seed;
+    add_stochastic_options(app, o, seed, o_eta, o_sde);
 
     try {
         app.parse(argc, argv);
@@ -295,6 +337,7 @@ bool parse_command_line(int argc, char** argv, options& o) {
                   o_tend->count() > 0,  o_steps->count() > 0, o_grid->count() > 0, o_shift->count() > 0};
     if (o_sigmas->count() > 0 && o.sigmas.empty()) usage_error("--sigmas: give a list of levels or a name");
     validate(o, g);
+    check_stochastic_options(o, seed, o_eta->count() > 0, o_sde->count() > 0, g.order);
     return true;
 }
 

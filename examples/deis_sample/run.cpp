@@ -1,5 +1,7 @@
 // deis-sample: the run. The mixture's exact eps plays the network; the solver is built for
 // the grid, run on the noise, and the samples are written to --out.
+#include <unistd.h>
+
 #include <deis/deis.hpp>
 #include <iostream>
 #include <optional>
@@ -26,8 +28,8 @@ deis::model_output parse_output(const std::string& s) {
 }
 
 // The mixture's exact eps, returned as the quantity `output` names, with x = alpha x0 + sigma eps,
-// v = alpha eps - sigma x0 and score = -eps/sigma. A Network (deis/common.hpp) that counts its
-// calls and, before each, stops the run (throws `interrupted`) once a signal has arrived.
+// v = alpha eps - sigma x0 and score = -eps/sigma. A Network (deis/common.hpp). (A signal is
+// seen by the run's observer, run_observer below, after every network call.)
 //
 // With a velocity output (alpha' x0 + sigma' eps), and on flow matching and EDM (whose ends
 // alpha = 0 and sigma = 0 the conversions from eps would divide by), the output is instead
@@ -42,8 +44,6 @@ public:
 
     template <class Scalar>
     void operator()(const deis::state<Scalar>& x, double t, deis::state<Scalar>& out) {
-        throw_if_interrupted(stage::sampling, calls_);
-        ++calls_;
         if (exact_) {
             (*model_)(x, t, out);
             return;
@@ -78,7 +78,6 @@ private:
     deis::model_output output_;
     bool exact_;
     std::optional<deis::gmm_model<Schedule>> model_;
-    long long calls_ = 0;
 };
 
 // The schedule as seen by the grid and the solver while they are built: the same values,
@@ -145,6 +144,62 @@ std::vector<double> sigma_option_grid(const options& o, const Schedule& sch) {
     return deis::sigma_grid(sch, deis::sigma_levels(kind, o.steps, sch.rho(o.t_max), sch.rho(o.t_end)));
 }
 
+// --- run control: the observer of the run (stopping on a signal, --progress) ---------------
+
+// Progress on stderr: on a terminal a bar redrawn in place whenever the whole percentage
+// changes; otherwise one line each time another tenth of the steps is done. finish() ends it.
+class progress_report {
+public:
+    progress_report(bool on, int steps) : on_(on), tty_(on && isatty(STDERR_FILENO) == 1), steps_(steps) {}
+
+    void steps_done(int done) {
+        if (!on_) return;
+        const int pct = int((long long)(done) * 100 / steps_);
+        if (tty_) {
+            if (pct == shown_) return;
+            shown_ = pct;
+            const int filled = pct / 5;
+            std::cerr << "\r[" << std::string(std::size_t(filled), '#') << std::string(std::size_t(20 - filled), ' ')
+                      << "] " << pct << "% (step " << done << " of " << steps_ << ")" << std::flush;
+            drawn_ = true;
+        } else if (pct / 10 > shown_ / 10 || (done == steps_ && shown_ < 100)) {
+            shown_ = pct;
+            std::cerr << "deis-sample: " << pct << "% (" << done << " of " << steps_ << " steps)\n";
+        }
+    }
+    // after the run: 100% when it completed, and the bar's line ended either way
+    void finish(bool completed) {
+        if (!on_) return;
+        if (completed) steps_done(steps_);
+        if (drawn_) std::cerr << "\n";
+        drawn_ = false;
+    }
+
+private:
+    bool on_, tty_, drawn_ = false;
+    int steps_, shown_ = 0;
+};
+
+// The observer of every run: stops it (status cancelled) once SIGINT or SIGTERM has arrived,
+// and reports progress. Called after each network call at a grid time (deis::step_info), so a
+// signal stops the run within one step.
+struct run_observer {
+    progress_report* progress;
+    template <class S>
+    bool operator()(const deis::step_info<S>& info) {
+        if (received_signal != 0) return false;
+        progress->steps_done(info.step);
+        return true;
+    }
+};
+
+// The stochastic options of the command line in the solver's options.
+void apply_stochastic_options(const options& o, deis::multistep_options& mo) {
+    mo.eta = o.eta;
+    mo.sde = o.sde;
+    mo.seed = o.seed;
+}
+
 // Builds the grid and the solver, runs it on the noise in Scalar (which x takes over: for
 // double the noise's own buffer), writes the result.
 template <class Scalar, class Schedule>
@@ -164,6 +219,8 @@ void run_in(const options& o, const Schedule& sch, problem p) {
     }
     deis::sample_result r;
     int nfe = 0, calls_per_step = 1;
+    progress_report progress(o.progress, o.steps);
+    run_observer observer{&progress};
 
     try {
         throw_if_interrupted(stage::setup);
@@ -186,7 +243,8 @@ void run_in(const options& o, const Schedule& sch, problem p) {
                 ro.output = output;
                 calls_per_step = tableau::stages;
                 const deis::rk_solver<tableau> solver(setup_sch, std::move(grid), ro);
-                r = solver.sample(net, x);
+                deis::rk_workspace<deis::state<Scalar>> ws(solver, x);
+                r = solver.sample(net, x, ws, observer);
                 nfe = solver.nfe();
             });
         } else {
@@ -203,6 +261,7 @@ void run_in(const options& o, const Schedule& sch, problem p) {
                 mo.corrector = o.corrector;
             }
             mo.output = output;
+            apply_stochastic_options(o, mo);
             const deis::multistep_solver solver = [&] {
                 try {
                     return deis::multistep_solver(setup_sch, std::move(grid), mo);
@@ -210,9 +269,13 @@ void run_in(const options& o, const Schedule& sch, problem p) {
                     usage_error(e.what());
                 }
             }();
-            r = solver.sample(net, x);
+            deis::multistep_workspace<deis::state<Scalar>> ws(solver, x);
+            r = solver.sample(net, x, ws, observer);
             nfe = solver.nfe();
         }
+        progress.finish(r.ok());
+        if (r.status == deis::status::cancelled)
+            throw interrupted{int(received_signal), stage::sampling, (long long)(r.steps) * calls_per_step};
         if (!r.ok()) throw failure(exit_run, describe_failure(r, o.steps) + "; no output written");
         if (r.nfe != nfe)
             throw failure(exit_run, "the solver made " + std::to_string(r.nfe) + " network calls, expected " +
@@ -227,6 +290,7 @@ void run_in(const options& o, const Schedule& sch, problem p) {
         }
         if (!written) throw_if_interrupted(stage::writing, r.nfe);
     } catch (const interrupted& i) {
+        progress.finish(false);
         throw failure(128 + i.signal, describe_interruption(i, o.steps, calls_per_step), false);
     }
     std::cout << "nfe=" << r.nfe << '\n';

@@ -11,3 +11,4 @@
 #include "deis/recommended.hpp"
 #include "deis/rk.hpp"
 #include "deis/gmm.hpp"
+#include "deis/guidance.hpp"

@@ -25,6 +25,7 @@ struct eigen_assertion : std::logic_error {
 #include <deis/deis.hpp>
 #include <limits>
 #include <vector>
+#include <utility>
 
 #include "catch.hpp"
 
@@ -184,4 +185,130 @@ TEMPLATE_TEST_CASE("a run stopped by a non-finite output allocates nothing", "[n
         CHECK(r.nfe == 4);
         CHECK_FALSE(net.malloc_ever_allowed);
     }
+}
+
+namespace {
+
+// An observer that forms the data prediction (the preview) into a buffer made beforehand, and
+// cancels at a chosen step (never with stop_at = -1).
+template <class Scalar>
+struct preview_observer {
+    deis::state<Scalar>* preview;
+    int stop_at = -1;
+    int seen = 0;
+    bool operator()(const deis::step_info<deis::state<Scalar>>& info) {
+        ++seen;
+        info.data_prediction(*preview);
+        return info.step != stop_at;
+    }
+};
+
+deis::multistep_options stochastic_options(bool sde_form, deis::multistep_method m, int order) {
+    deis::multistep_options o;
+    o.method = m;
+    o.order = order;
+    if (sde_form) {
+        o.sde = true;
+        o.predict = deis::prediction::data;
+    } else {
+        o.eta = 1.0;
+    }
+    return o;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("observers, stochastic sampling and thresholding allocate nothing", "[nomalloc]", float, double) {
+    using Scalar = TestType;
+    using M = deis::multistep_method;
+    const deis::vp_linear schedule{};
+    const auto grid = deis::power_t_grid(schedule, 10, 1.0, 1e-3);
+    deis::multistep_options thresholded;
+    thresholded.predict = deis::prediction::data;
+    thresholded.threshold.percentile = 0.9;
+    thresholded.threshold.max_value = 1.5;
+    const std::vector<std::pair<const char*, deis::multistep_options>> cases = {
+        {"ddim eta = 1", stochastic_options(false, M::ddim, 0)},
+        {"sde tab 1", stochastic_options(true, M::tab, 1)},
+        {"sde rhoab 2", stochastic_options(true, M::rhoab, 2)},
+        {"tab3, data prediction, thresholding", thresholded},
+        {"recommended", deis::recommended_options(schedule, grid)},
+    };
+    for (const auto& [name, o] : cases) {
+        CAPTURE(name);
+        const deis::multistep_solver solver(schedule, grid, o);
+        deis::multistep_workspace<Scalar> ws(solver, 4, 6);
+        deis::state<Scalar> x = deis::state<Scalar>::Constant(4, 6, Scalar(0.75));
+        deis::state<Scalar> preview(4, 6);
+        elementwise_net net;
+        preview_observer<Scalar> watch{&preview};
+        preview_observer<Scalar> stop{&preview, 4};
+        deis::sample_result r1, r2, r3;
+        {
+            no_malloc_scope forbid;
+            REQUIRE_NOTHROW(r1 = solver.sample(net, x, ws, watch));
+            x.setConstant(Scalar(0.75));
+            REQUIRE_NOTHROW(r2 = solver.sample(net, x, ws, stop));
+            x.setConstant(Scalar(0.75));
+            // the noise source passed explicitly
+            REQUIRE_NOTHROW(r3 = solver.sample(net, x, ws, deis::detail::no_observer{}, deis::gaussian_noise(3)));
+        }
+        CHECK(r1.ok());
+        CHECK(watch.seen == 10);
+        CHECK(r2.status == deis::status::cancelled);
+        CHECK(r2.steps == 4);
+        CHECK(r3.ok());
+        CHECK_FALSE(net.malloc_ever_allowed);
+        CHECK(x.allFinite());
+    }
+}
+
+TEMPLATE_TEST_CASE("an observer of rk_solver allocates nothing", "[nomalloc]", float, double) {
+    using Scalar = TestType;
+    const deis::vp_linear schedule{};
+    const auto grid = deis::power_t_grid(schedule, 6, 1.0, 1e-3);
+    const deis::rk_solver<deis::tableau::heun2> solver(schedule, grid);
+    deis::rk_workspace<Scalar> ws(solver, 3, 5);
+    deis::state<Scalar> x = deis::state<Scalar>::Constant(3, 5, Scalar(-0.5));
+    deis::state<Scalar> preview(3, 5);
+    elementwise_net net;
+    preview_observer<Scalar> watch{&preview};
+    deis::sample_result r;
+    {
+        no_malloc_scope forbid;
+        REQUIRE_NOTHROW(r = solver.sample(net, x, ws, watch));
+    }
+    CHECK(r.ok());
+    CHECK(watch.seen == 6);
+    CHECK_FALSE(net.malloc_ever_allowed);
+}
+
+TEMPLATE_TEST_CASE("the guidance adaptors allocate nothing per call", "[nomalloc]", float, double) {
+    using Scalar = TestType;
+    const deis::vp_linear schedule{};
+    const auto grid = deis::power_t_grid(schedule, 12, 1.0, 1e-3);
+    const deis::multistep_solver solver(schedule, grid, deis::recommended_options(schedule, grid));
+    deis::multistep_workspace<Scalar> ws(solver, 3, 7);
+    const deis::state<Scalar> x0 = deis::state<Scalar>::Constant(3, 7, Scalar(0.5));
+    elementwise_net cond, uncond, both;
+    // made (and their buffers allocated) before the allocation check starts
+    deis::guided_network pair(cond, uncond, 7.5, x0);
+    deis::guided_batch_network batch(both, 7.5, x0);
+    deis::state<Scalar> x = x0, y = x0;
+    deis::sample_result r1, r2;
+    {
+        no_malloc_scope forbid;
+        REQUIRE_NOTHROW(r1 = solver.sample(pair, x, ws));
+        REQUIRE_NOTHROW(r2 = solver.sample(batch, y, ws));
+    }
+    CHECK(r1.ok());
+    CHECK(r2.ok());
+    CHECK(cond.calls == 12);
+    CHECK(uncond.calls == 12);
+    CHECK(both.calls == 12);
+    CHECK_FALSE(cond.malloc_ever_allowed);
+    CHECK_FALSE(uncond.malloc_ever_allowed);
+    CHECK_FALSE(both.malloc_ever_allowed);
+    // both adaptors form w c + (1 - w) u with the same roundings: the runs agree bit for bit
+    CHECK((x - y).cwiseAbs().maxCoeff() == Scalar(0));
 }

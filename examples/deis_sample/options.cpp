@@ -87,7 +87,9 @@ void validate(options& o, const given& g) {
     if (o.steps < 1 || o.steps > max_steps)
         usage_error("--steps = " + std::to_string(o.steps) + " must lie in 1.." + std::to_string(max_steps));
 
-    if (o.grid != "log-rho") {
+    if (o.grid == "recommended" && g.grid_power)
+        usage_error("--grid-power does not apply to --grid recommended");
+    if (o.grid != "log-rho" && o.grid != "recommended") {
         if (!g.grid_power) o.grid_power = o.grid == "t-power" ? 2.0 : 7.0;
         if (!(o.grid_power >= min_grid_power && o.grid_power <= max_grid_power))
             usage_error("--grid-power = " + num(o.grid_power) + " must lie in [" + num(min_grid_power) + ", " +
@@ -156,8 +158,10 @@ bool parse_command_line(int argc, char** argv, options& o) {
     auto* o_tab =
         app.add_option("--tableau", o.tableau,
                        "rk only [default: rk4]: euler, heun2, midpoint2, kutta3, ral3, heun3, vdh3, ssprk3, rk4");
-    required.push_back(app.add_option("--grid", o.grid, "(required) Time grid")
-                           ->check(CLI::IsMember({"t-power", "log-rho", "rho-power"})));
+    auto* o_grid = app.add_option("--grid", o.grid,
+                                  "(required but with --method recommended) Time grid; recommended: "
+                                  "deis::recommended_grid, the default of --method recommended")
+                       ->check(CLI::IsMember({"t-power", "log-rho", "rho-power", "recommended"}));
     auto* o_gpow =
         app.add_option("--grid-power", o.grid_power, "Grid exponent in [0.1, 100] [default: t-power 2, rho-power 7]");
     required.push_back(app.add_option("--steps", o.steps, "(required) Number of steps, 1..1000000"));
@@ -186,6 +190,10 @@ bool parse_command_line(int argc, char** argv, options& o) {
 
     for (const CLI::Option* opt : required)
         if (opt->count() == 0) usage_error(opt->get_name() + " is required");
+    if (o_grid->count() == 0) {
+        if (o.method != "recommended") usage_error("--grid is required (but with --method recommended)");
+        o.grid = "recommended";
+    }
     if (o_json->count() > 0 && o_csv->count() > 0)
         usage_error("--mixture and --mixture-csv exclude each other: give exactly one");
     if (o_json->count() + o_csv->count() == 0) usage_error("one of --mixture and --mixture-csv is required");

@@ -122,7 +122,9 @@ void run_in(const options& o, const Schedule& sch, problem p) {
         throw_if_interrupted(stage::setup);
         std::vector<double> grid;
         try {
-            grid = deis::make_grid(setup_sch, kind, o.steps, o.t_max, o.t_end, o.grid_power);
+            grid = o.grid == "recommended"
+                       ? deis::recommended_grid(setup_sch, o.steps, o.t_max, o.t_end)
+                       : deis::make_grid(setup_sch, kind, o.steps, o.t_max, o.t_end, o.grid_power);
         } catch (const std::invalid_argument& e) {
             usage_error(std::string("the grid (--grid, --steps, --t-max, --t-end) is invalid: ") + e.what());
         }

@@ -53,6 +53,10 @@ struct options {
     double t_max = 1.0, t_end = 1e-3, grid_power = 2.0;
     int order = -1, steps = 0;
     bool use_float = false, corrector = false;
+    // --grid optimized (deis::optimize_grid), --grid-file, --save-grid
+    long calibration_samples = 256;
+    unsigned long long seed = 0;
+    std::string grid_file, save_grid;
 };
 
 /// Parses and checks the command line into `o` and fills in the defaults that depend on

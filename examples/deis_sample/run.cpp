@@ -1,6 +1,9 @@
 // deis-sample: the run. The mixture's exact eps plays the network; the solver is built for
 // the grid, run on the noise, and the samples are written to --out.
+#include <deis/calibrate.hpp>
 #include <deis/deis.hpp>
+#include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <stdexcept>
 #include <string>
@@ -81,6 +84,37 @@ private:
     Schedule s_;
 };
 
+// A grid file: one time per line, t_max first (blank lines ignored).
+std::vector<double> read_grid_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw failure(exit_input, "--grid-file " + path + ": cannot open file for reading");
+    std::vector<double> g;
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+        ++n;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        std::size_t used = 0;
+        double t = 0.0;
+        try {
+            t = std::stod(line, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used == 0 || line.find_first_not_of(" \t\r", used) != std::string::npos)
+            throw failure(exit_input, "--grid-file " + path + ": line " + std::to_string(n) + " is not a number");
+        g.push_back(t);
+    }
+    return g;
+}
+
+void write_grid_file(const std::string& path, const std::vector<double>& g) {
+    std::ofstream out(path);
+    out << std::setprecision(17);
+    for (double t : g) out << t << '\n';
+    if (!out) throw failure(exit_write, "--save-grid " + path + ": cannot write");
+}
+
 std::string describe_failure(const deis::sample_result& r, int steps) {
     return std::string(deis::to_string(r.status)) + " at t = " + num(r.failed_time) + " (in step " +
            std::to_string(r.steps + 1) + " of " + std::to_string(steps) + ")";
@@ -120,14 +154,54 @@ void run_in(const options& o, const Schedule& sch, problem p) {
 
     try {
         throw_if_interrupted(stage::setup);
+        // the multistep options for a grid (recommended: they follow the grid)
+        auto options_for = [&](const std::vector<double>& g) {
+            deis::multistep_options mo;
+            if (o.method == "recommended") {
+                mo = deis::recommended_options(setup_sch, g);
+            } else {
+                mo.method = o.method == "ddim"    ? deis::multistep_method::ddim
+                            : o.method == "tab"   ? deis::multistep_method::tab
+                            : o.method == "rhoab" ? deis::multistep_method::rhoab
+                                                  : deis::multistep_method::ipndm;
+                mo.order = o.order;
+                mo.predict = o.predict == "data" ? deis::prediction::data : deis::prediction::noise;
+                mo.corrector = o.corrector;
+            }
+            mo.output = output;
+            return mo;
+        };
         std::vector<double> grid;
         try {
-            grid = o.grid == "recommended"
-                       ? deis::recommended_grid(setup_sch, o.steps, o.t_max, o.t_end)
-                       : deis::make_grid(setup_sch, kind, o.steps, o.t_max, o.t_end, o.grid_power);
+            if (o.grid == "file") {
+                grid = read_grid_file(o.grid_file);
+                if (int(grid.size()) != o.steps + 1)
+                    usage_error("--grid-file " + o.grid_file + " holds " + std::to_string(grid.size()) +
+                                " times, --steps " + std::to_string(o.steps) + " needs " + std::to_string(o.steps + 1));
+                grid = deis::check_grid(setup_sch, std::move(grid));
+            } else if (o.grid == "recommended" || o.grid == "optimized") {
+                grid = deis::recommended_grid(setup_sch, o.steps, o.t_max, o.t_end);
+            } else {
+                grid = deis::make_grid(setup_sch, kind, o.steps, o.t_max, o.t_end, o.grid_power);
+            }
+            if (o.grid == "optimized") {
+                // the calibration batch: the prior N(0, sigma(t_max)^2 I), drawn from --seed
+                deis::state<double> batch(x.rows(), Eigen::Index(o.calibration_samples));
+                deis::noise_ops<deis::state<double>>::fill(batch, o.seed, 0);
+                batch *= sch.sigma(o.t_max);
+                deis::calibrate_options co;
+                co.initial_grid = grid;
+                const auto r = deis::optimize_grid(sch, options_for, net, batch, o.steps, co);
+                std::cerr << "deis-sample: optimized grid: median error on the calibration batch " << r.initial_error
+                          << " -> " << r.error << " (" << r.runs << " runs, " << r.network_calls
+                          << " network calls, " << r.seconds << " s)\n";
+                grid = r.grid;
+            }
         } catch (const std::invalid_argument& e) {
-            usage_error(std::string("the grid (--grid, --steps, --t-max, --t-end) is invalid: ") + e.what());
+            usage_error(std::string("the grid (--grid, --grid-file, --steps, --t-max, --t-end) is invalid: ") +
+                        e.what());
         }
+        if (!o.save_grid.empty()) write_grid_file(o.save_grid, grid);
         if (o.method == "rk") {
             deis::with_tableau(o.tableau, [&](auto tab) {
                 using tableau = decltype(tab);
@@ -139,19 +213,7 @@ void run_in(const options& o, const Schedule& sch, problem p) {
                 nfe = solver.nfe();
             });
         } else {
-            deis::multistep_options mo;
-            if (o.method == "recommended") {
-                mo = deis::recommended_options(setup_sch, grid);
-            } else {
-                mo.method = o.method == "ddim"    ? deis::multistep_method::ddim
-                            : o.method == "tab"   ? deis::multistep_method::tab
-                            : o.method == "rhoab" ? deis::multistep_method::rhoab
-                                                  : deis::multistep_method::ipndm;
-                mo.order = o.order;
-                mo.predict = o.predict == "data" ? deis::prediction::data : deis::prediction::noise;
-                mo.corrector = o.corrector;
-            }
-            mo.output = output;
+            const deis::multistep_options mo = options_for(grid);
             const deis::multistep_solver solver = [&] {
                 try {
                     return deis::multistep_solver(setup_sch, std::move(grid), mo);

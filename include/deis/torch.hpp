@@ -38,8 +38,8 @@
 //   data_ptr on the host, no .cpu() in the loop.
 // - float16 and bfloat16: the update is computed in float32 (each operand converted, summed
 //   in float32) and stored back in the tensor's dtype, on every device; the conversions
-//   allocate temporaries through torch's allocator (docs/benchmarks.md has the measured
-//   error against a float32 run).
+//   allocate temporaries through torch's allocator (README.md, "Your own tensors", has the
+//   measured error against a float32 run).
 #pragma once
 
 #include <ATen/ATen.h>

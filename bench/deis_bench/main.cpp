@@ -1,0 +1,152 @@
+// deis-bench: error versus number of network evaluations (NFE) for every solver and grid on
+// a Gaussian mixture, whose exact noise prediction is known.
+//
+// For one problem (a mixture and a schedule) it draws x_T, integrates the probability-flow
+// ODE to t_end with an adaptive high-order integrator (deis/reference.hpp) to get the
+// reference solution, then runs every solver x grid x NFE budget from the same x_T and
+// measures, per sample, e_i = ||x_i - x_ref_i|| / sqrt(D). It reports the median and RMS of
+// e_i, the largest e_i, and how many samples ended in another mixture component than their
+// reference (most_likely_component). Output: markdown tables on stdout (also table.md),
+// results.csv, and log-log plots of median error versus NFE (PNG through gnuplot).
+//
+//   deis-bench                          the 2-D ring of 8 Gaussians, VP linear (about 10 s)
+//   deis-bench --case gmm16d            a 16-D mixture of 5 components
+//   deis-bench --case ve                the ring under the VE schedule
+//   deis-bench --mixture m.json         your own mixture (JSON or CSV, see mixture_io.hpp)
+//   deis-bench --solvers 'tab*,ddim' --grids t2 --nfe 10,20
+//   deis-bench --check-reference tests/data
+//   deis-bench --list                   the solvers and grids
+//
+// The sources: problems (mixtures, x_T), runs (solvers, grids, the sweep), report (tables,
+// CSV, the check against tests/data), plot (gnuplot) and this command line.
+#include <CLI/CLI.hpp>
+#include <Eigen/Core>
+#include <algorithm>
+#include <deis/deis.hpp>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../bench_support.hpp"
+#include "problems.hpp"
+#include "records.hpp"
+#include "runs.hpp"
+#include "support/csv_io.hpp"
+#include "support/mixture_io.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace deis_bench;
+
+int bench_main(int argc, char** argv) {
+    settings cfg;
+    bool list = false;
+    CLI::App app{"deis-bench: error versus NFE of every deis solver on a Gaussian mixture with exact eps"};
+    app.add_option("--case", cfg.case_name,
+                   "ring2d: 8 Gaussians on a circle of radius 4, std 0.3, VP linear 0.1/20, T = 1, t_end = 1e-3; "
+                   "gmm16d: 16-D mixture of 5 components (seeded), same schedule; "
+                   "ve: the ring under VE 0.01/50, t from 1 to 0")
+        ->check(CLI::IsMember({"ring2d", "gmm16d", "ve"}))
+        ->capture_default_str();
+    app.add_option("--mixture", cfg.mixture_file,
+                   "a mixture file (.json, else CSV as gmm2d_components.csv) replacing the case's mixture; the case "
+                   "still chooses the schedule")
+        ->check(CLI::ExistingFile);
+    app.add_option("--nfe", cfg.nfe, "NFE budgets, comma-separated")->delimiter(',')->capture_default_str();
+    auto* samples = app.add_option("--samples", cfg.samples, "number of samples x_T")->capture_default_str();
+    app.add_option("--seed", cfg.seed, "seed of x_T (std::mt19937_64 + std::normal_distribution)")
+        ->capture_default_str();
+    app.add_option("--out-dir", cfg.out_dir, "where results.csv, table.md, plot.gp and the PNGs go")
+        ->capture_default_str();
+    app.add_option("--solvers", cfg.solvers, "solvers to run: names or shell patterns, comma-separated (see --list)")
+        ->delimiter(',');
+    app.add_option("--grids", cfg.grids, "grids to use: names or shell patterns, comma-separated (see --list)")
+        ->delimiter(',');
+    app.add_option("--ref-tol", cfg.ref_tol, "atol = rtol of the reference solution (checked at a tenth of it)")
+        ->capture_default_str();
+    app.add_option("--ref-block", cfg.ref_block, "samples per step-size control of the reference integrator")
+        ->capture_default_str();
+    app.add_option("--check-reference", cfg.check_dir,
+                   "directory of the reference data (tests/data): run on its gmm2d_xT.csv and compare with gmm2d_exact.csv and "
+                   "gmm2d_results.csv (case ring2d only)")
+        ->check(CLI::ExistingDirectory);
+    app.add_flag("--list", list, "list the solvers and grids and exit");
+    CLI11_PARSE(app, argc, argv);
+    cfg.samples_given = samples->count() > 0;
+
+    if (list) {
+        std::cout << "solvers (name, family, network calls per step):\n";
+        for (const auto& s : solver_table()) std::cout << "  " << s.name << "  " << s.family << "  " << s.stages << '\n';
+        std::cout << "grids:\n";
+        for (const auto& g : grid_table()) std::cout << "  " << g.name << "  " << g.description << '\n';
+        return 0;
+    }
+    for (int b : cfg.nfe)
+        if (b < 1) throw std::runtime_error("--nfe: every budget must be >= 1, got " + std::to_string(b));
+    if (cfg.nfe.empty()) throw std::runtime_error("--nfe: give at least one budget");
+    if (cfg.samples < 1) throw std::runtime_error("--samples must be >= 1, got " + std::to_string(cfg.samples));
+    if (cfg.ref_block < 1) throw std::runtime_error("--ref-block must be >= 1");
+    if (!(cfg.ref_tol > 0.0)) throw std::runtime_error("--ref-tol must be > 0");
+    std::sort(cfg.nfe.begin(), cfg.nfe.end());
+    cfg.nfe.erase(std::unique(cfg.nfe.begin(), cfg.nfe.end()), cfg.nfe.end());
+
+    std::optional<deis::gaussian_mixture> mix;
+    std::string mix_name;
+    if (!cfg.mixture_file.empty()) {
+        const bool json = fs::path(cfg.mixture_file).extension() == ".json";
+        mix = json ? deis_tools::read_mixture_json(cfg.mixture_file) : deis_tools::read_mixture_csv(cfg.mixture_file);
+        mix_name = cfg.mixture_file + " (" + describe_mixture(*mix) + ")";
+    } else if (cfg.case_name == "gmm16d") {
+        mix = gmm16d_mixture();
+        mix_name = "16-D mixture of 5 components: from std::mt19937_64(16), means 6U - 3, stds 0.2 + 0.4U, weights "
+                   "0.5 + U (U uniform in [0, 1))";
+    } else {
+        mix = deis_bench::ring2d_mixture();
+        mix_name = "2-D ring: 8 components, mu_k = 4 (cos 2 pi k/8, sin 2 pi k/8), std 0.3, equal weights";
+    }
+
+    problem_info info;
+    info.title = cfg.mixture_file.empty() ? cfg.case_name
+                                          : fs::path(cfg.mixture_file).filename().string() +
+                                                (cfg.case_name == "ve" ? " (VE schedule)" : " (VP linear schedule)");
+    info.lines.push_back("mixture: " + mix_name);
+
+    if (!cfg.check_dir.empty() && (cfg.case_name != "ring2d" || !cfg.mixture_file.empty()))
+        throw std::runtime_error("--check-reference needs --case ring2d and no --mixture (the problem of the reference)");
+
+    if (cfg.case_name == "ve") {
+        const deis::ve sch(0.01, 50.0);
+        const Eigen::MatrixXd x_T = draw_noise(mix->dim(), cfg.samples, cfg.seed, sch.sigma_max());
+        info.lines.push_back("schedule: VE, sigma_min = 0.01, sigma_max = 50, from t = 1 to t_end = 0 (sigma = 0.01)");
+        info.lines.push_back(std::to_string(cfg.samples) + " samples x_T ~ N(0, 50^2 I), seed " +
+                             std::to_string(cfg.seed));
+        return run(cfg, sch, *mix, 1.0, 0.0, x_T, info);
+    }
+    const deis::vp_linear sch(0.1, 20.0, 1.0);
+    Eigen::MatrixXd x_T;
+    if (!cfg.check_dir.empty()) {
+        x_T = deis_tools::read_samples((fs::path(cfg.check_dir) / "gmm2d_xT.csv").string());
+        if (cfg.samples_given) std::cerr << "deis-bench: --samples ignored: the check runs on gmm2d_xT.csv\n";
+        info.lines.push_back(std::to_string(x_T.cols()) + " samples x_T from " + cfg.check_dir + "/gmm2d_xT.csv");
+    } else {
+        x_T = draw_noise(mix->dim(), cfg.samples, cfg.seed, 1.0);
+        info.lines.push_back(std::to_string(cfg.samples) + " samples x_T ~ N(0, I), seed " + std::to_string(cfg.seed));
+    }
+    info.lines.push_back("schedule: VP linear, beta_min = 0.1, beta_max = 20, from T = 1 to t_end = 1e-3");
+    return run(cfg, sch, *mix, 1.0, 1e-3, x_T, info);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return bench_main(argc, argv);
+    } catch (const std::exception& e) {
+        std::cerr << "deis-bench: " << e.what() << '\n';
+        return 1;
+    }
+}

@@ -1,0 +1,126 @@
+#include "runs.hpp"
+
+#include <fnmatch.h>
+
+#include "../bench_support.hpp"
+
+namespace deis_bench {
+
+using deis::multistep_method;
+using deis::prediction;
+
+double seconds_since(clock_type::time_point t0) {
+    return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+namespace {
+
+solver_spec recommended() { return {"recommended", "corrector", std::nullopt, "", 1}; }
+
+solver_spec ms(const std::string& name, const std::string& family, multistep_method method, int order,
+               bool corrector = false, prediction predict = prediction::noise) {
+    return {name, family, multistep(method, order, corrector, predict), "", 1};
+}
+
+solver_spec rk(const std::string& tableau) {
+    const int stages = deis::with_tableau(tableau, [](auto t) { return int(decltype(t)::stages); });
+    return {tableau, "rk", std::nullopt, tableau, stages};
+}
+
+}  // namespace
+
+std::vector<solver_spec> solver_table() {
+    using M = multistep_method;
+    const auto corr = true;
+    const auto data = prediction::data;
+    return {
+        ms("ddim", "multistep", M::ddim, 0),
+        ms("tab1", "multistep", M::tab, 1),
+        ms("tab2", "multistep", M::tab, 2),
+        ms("tab3", "multistep", M::tab, 3),
+        ms("rhoab1", "multistep", M::rhoab, 1),
+        ms("rhoab2", "multistep", M::rhoab, 2),
+        ms("rhoab3", "multistep", M::rhoab, 3),
+        ms("ipndm", "multistep", M::ipndm, 3),
+        ms("ddim+corrector", "corrector", M::ddim, 0, corr),
+        ms("tab1+corrector", "corrector", M::tab, 1, corr),
+        ms("tab2+corrector", "corrector", M::tab, 2, corr),
+        ms("tab3+corrector", "corrector", M::tab, 3, corr),
+        ms("rhoab1+corrector", "corrector", M::rhoab, 1, corr),
+        ms("rhoab2+corrector", "corrector", M::rhoab, 2, corr),
+        ms("rhoab3+corrector", "corrector", M::rhoab, 3, corr),
+        recommended(),
+        ms("ddim+data", "data", M::ddim, 0, false, data),
+        ms("tab1+data", "data", M::tab, 1, false, data),
+        ms("tab2+data", "data", M::tab, 2, false, data),
+        ms("tab3+data", "data", M::tab, 3, false, data),
+        ms("rhoab1+data", "data", M::rhoab, 1, false, data),
+        ms("rhoab2+data", "data", M::rhoab, 2, false, data),
+        ms("rhoab3+data", "data", M::rhoab, 3, false, data),
+        ms("ipndm+data", "data", M::ipndm, 3, false, data),
+        ms("tab1+data+corrector", "data", M::tab, 1, corr, data),
+        ms("tab2+data+corrector", "data", M::tab, 2, corr, data),
+        ms("tab3+data+corrector", "data", M::tab, 3, corr, data),
+        ms("rhoab3+data+corrector", "data", M::rhoab, 3, corr, data),
+        rk("heun2"),
+        rk("kutta3"),
+        rk("rk4"),
+    };
+}
+
+const std::vector<std::string> family_order = {"multistep", "corrector", "data", "rk"};
+const std::map<std::string, std::string> family_title = {
+    {"multistep", "multistep, noise prediction"},
+    {"corrector", "multistep + corrector"},
+    {"data", "multistep, data prediction"},
+    {"rk", "rhoRK (Runge-Kutta in rho)"}};
+
+
+const std::vector<grid_spec>& grid_table() {
+    static const std::vector<grid_spec> grids = {
+        {"t2", deis::grid_kind::power_t, 2.0, "quadratic in t (the DEIS default)"},
+        {"log", deis::grid_kind::log_rho, 0.0, "uniform in log rho"},
+        {"rho7", deis::grid_kind::power_rho, 7.0, "uniform in rho^(1/7) (EDM/Karras)"},
+        {"t1", deis::grid_kind::power_t, 1.0, "uniform in t"},
+    };
+    return grids;
+}
+
+double median_of(std::vector<double> v) {
+    if (v.empty()) return NAN;
+    const std::size_t n = v.size(), m = n / 2;
+    std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(m), v.end());
+    const double upper = v[m];
+    if (n % 2 == 1) return upper;
+    const double lower = *std::max_element(v.begin(), v.begin() + std::ptrdiff_t(m));
+    return 0.5 * (lower + upper);  // the mean of the two middle values, as numpy.median
+}
+
+// e_i = ||x_i - ref_i|| / sqrt(D); rms = sqrt(mean e_i^2); mode switches: samples whose most
+// likely component differs from their reference's.
+error_stats measure(const Eigen::MatrixXd& x, const Eigen::MatrixXd& ref, const std::vector<Eigen::Index>& ref_comp,
+                    const deis::gaussian_mixture& mix) {
+    error_stats st;
+    const double sd = std::sqrt(double(x.rows()));
+    std::vector<double> e(std::size_t(x.cols()));
+    double sq = 0.0;
+    for (Eigen::Index j = 0; j < x.cols(); ++j) {
+        const double ej = (x.col(j) - ref.col(j)).norm() / sd;
+        e[std::size_t(j)] = ej;
+        sq += ej * ej;
+        if (mix.most_likely_component(x.col(j)) != ref_comp[std::size_t(j)]) ++st.mode_switches;
+    }
+    st.rms = std::sqrt(sq / double(x.cols()));
+    st.max = *std::max_element(e.begin(), e.end());
+    st.median = median_of(std::move(e));
+    return st;
+}
+
+bool matches_any(const std::string& name, const std::vector<std::string>& patterns) {
+    if (patterns.empty()) return true;
+    for (const auto& p : patterns)
+        if (fnmatch(p.c_str(), name.c_str(), 0) == 0) return true;
+    return false;
+}
+
+}  // namespace deis_bench

@@ -1,0 +1,265 @@
+// deis-bench: the solvers and grids of the sweep, and the run of one problem (the reference
+// solution, then every solver x grid x NFE budget, measured against it).
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstdio>
+#include <deis/deis.hpp>
+#include <deis/recommended.hpp>
+#include <deis/reference.hpp>
+#include <deis/rk.hpp>
+#include <functional>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <unistd.h>
+#include <utility>
+#include <vector>
+
+#include "records.hpp"
+#include "report.hpp"
+
+namespace deis_bench {
+
+// ---- The solvers and grids -----------------------------------------------------------------
+
+// Every solver of the sweep, one line each (runs.cpp).
+std::vector<solver_spec> solver_table();
+
+// The plot panels, in order, and their titles.
+extern const std::vector<std::string> family_order;
+extern const std::map<std::string, std::string> family_title;
+
+const std::vector<grid_spec>& grid_table();
+
+// A solver built for one grid: how to run it and its actual cost.
+struct prepared_solver {
+    std::function<deis::sample_result(deis::state<double>&)> run;
+    int steps = 0;
+    int nfe = 0;
+};
+
+template <class Schedule, class Net>
+prepared_solver prepare(const solver_spec& spec, const Schedule& sch, std::vector<double> grid, const Net& net) {
+    if (spec.multistep || spec.tableau.empty()) {
+        const deis::multistep_options opt = spec.multistep ? *spec.multistep : deis::recommended_options(sch, grid);
+        auto solver = std::make_shared<const deis::multistep_solver>(sch, std::move(grid), opt);
+        return {[solver, &net](deis::state<double>& x) { return solver->sample(net, x); }, solver->steps(),
+                solver->nfe()};
+    }
+    return deis::with_tableau(spec.tableau, [&](auto t) -> prepared_solver {
+        using solver_type = deis::rk_solver<decltype(t)>;
+        auto solver = std::make_shared<const solver_type>(sch, std::move(grid), deis::rk_options{});
+        return {[solver, &net](deis::state<double>& x) { return solver->sample(net, x); }, solver->steps(),
+                solver->nfe()};
+    });
+}
+
+// ---- Progress on stderr ------------------------------------------------------------------
+
+// A progress bar on stderr, drawn only once the phase has run for more than a second (so
+// quick runs stay quiet); on a terminal it redraws in place, otherwise it prints a line at
+// every 10%.
+class progress {
+public:
+    progress(std::string label, long total)
+        : label_(std::move(label)), total_(std::max(total, 1L)), t0_(clock_type::now()), tty_(isatty(2) != 0) {}
+    ~progress() { finish(); }
+    progress(const progress&) = delete;
+    progress& operator=(const progress&) = delete;
+
+    void update(long done) {
+        done_ = done;
+        const double el = seconds_since(t0_);
+        if (el < 1.0) return;
+        if (tty_) {
+            if (el - last_draw_ < 0.1 && done < total_) return;
+            last_draw_ = el;
+            draw(el);
+        } else {
+            const long decile = 10 * done / total_;
+            if (decile <= last_decile_) return;
+            last_decile_ = decile;
+            std::fprintf(stderr, "%s: %ld%% (%ld/%ld), %.1f s\n", label_.c_str(), 10 * decile, done, total_, el);
+        }
+        shown_ = true;
+    }
+
+    void finish() {
+        if (finished_) return;
+        finished_ = true;
+        if (shown_ && tty_) {
+            draw(seconds_since(t0_));
+            std::fputc('\n', stderr);
+        }
+    }
+
+private:
+    void draw(double el) {
+        const int width = 30;
+        const int fill = int(width * done_ / total_);
+        const double eta = done_ > 0 ? el * double(total_ - done_) / double(done_) : 0.0;
+        std::fprintf(stderr, "\r%s [%s%s] %ld/%ld  %.1f s, about %.0f s left ", label_.c_str(),
+                     std::string(std::size_t(fill), '#').c_str(), std::string(std::size_t(width - fill), '.').c_str(),
+                     done_, total_, el, eta);
+        std::fflush(stderr);
+    }
+
+    std::string label_;
+    long total_, done_ = 0;
+    clock_type::time_point t0_;
+    bool tty_;
+    bool shown_ = false, finished_ = false;
+    double last_draw_ = -1.0;
+    long last_decile_ = 0;
+};
+
+// ---- Errors ------------------------------------------------------------------------------------
+
+// The median (the mean of the two middle values for an even count, as numpy.median); NaN
+// when v is empty.
+double median_of(std::vector<double> v);
+
+// e_i = ||x_i - ref_i|| / sqrt(D); rms = sqrt(mean e_i^2); mode switches: samples whose most
+// likely component differs from their reference's.
+error_stats measure(const Eigen::MatrixXd& x, const Eigen::MatrixXd& ref, const std::vector<Eigen::Index>& ref_comp,
+                    const deis::gaussian_mixture& mix);
+
+// ---- Selection by name ------------------------------------------------------------------------
+
+// True when name matches a shell pattern of the list (fnmatch), or the list is empty.
+bool matches_any(const std::string& name, const std::vector<std::string>& patterns);
+
+// Keeps the entries whose name matches a pattern; every pattern must match something.
+template <class T>
+std::vector<T> filter(const std::vector<T>& all, const std::vector<std::string>& patterns, const char* what) {
+    std::vector<T> out;
+    for (const auto& e : all)
+        if (matches_any(e.name, patterns)) out.push_back(e);
+    for (const auto& p : patterns) {
+        bool hit = false;
+        for (const auto& e : all) hit = hit || matches_any(e.name, {p});
+        if (!hit) {
+            std::string known;
+            for (const auto& e : all) known += (known.empty() ? "" : ", ") + e.name;
+            throw std::runtime_error(std::string("--") + what + ": '" + p + "' matches nothing (known: " + known + ")");
+        }
+    }
+    return out;
+}
+
+// ---- The run ------------------------------------------------------------------------------------
+
+template <class Schedule>
+int run(const settings& cfg, const Schedule& sch, const deis::gaussian_mixture& mix, double t_max, double t_end,
+        Eigen::MatrixXd x_T, problem_info info) {
+    const auto t_start = clock_type::now();
+    const auto solvers = filter(solver_table(), cfg.solvers, "solvers");
+    const auto grids = filter(grid_table(), cfg.grids, "grids");
+    const deis::gmm_eps<Schedule> net(mix, sch);
+    const Eigen::Index D = x_T.rows(), n = x_T.cols();
+
+    // the reference solution, and the same at a tolerance ten times tighter
+    auto reference = [&](double tol, const std::string& label) {
+        Eigen::MatrixXd x = x_T;
+        deis::reference_options opt;
+        opt.atol = opt.rtol = tol;
+        opt.block_columns = cfg.ref_block;
+        progress bar(label, n);
+        long nfe = 0;
+        for (Eigen::Index c0 = 0; c0 < n; c0 += cfg.ref_block) {
+            const Eigen::Index cols = std::min<Eigen::Index>(cfg.ref_block, n - c0);
+            deis::state<double> block = x.middleCols(c0, cols);
+            const auto r = deis::reference_solution(sch, net, block, t_max, t_end, opt);
+            if (!r) throw std::runtime_error(std::string("reference solution failed: ") + deis::to_string(r.status));
+            x.middleCols(c0, cols) = block;
+            nfe += r.nfe;
+            bar.update(c0 + cols);
+        }
+        return std::make_pair(x, nfe);
+    };
+    auto t0 = clock_type::now();
+    const auto [ref, ref_nfe] = reference(cfg.ref_tol, "reference");
+    const double ref_seconds = seconds_since(t0);
+    t0 = clock_type::now();
+    const Eigen::MatrixXd ref_tight = reference(cfg.ref_tol / 10, "reference check").first;
+    const double ref_tight_seconds = seconds_since(t0);
+    double ref_change = 0.0;
+    for (Eigen::Index j = 0; j < n; ++j)
+        ref_change = std::max(ref_change, (ref.col(j) - ref_tight.col(j)).norm() / std::sqrt(double(D)));
+    std::vector<Eigen::Index> ref_comp(static_cast<std::size_t>(n));
+    for (Eigen::Index j = 0; j < n; ++j) ref_comp[std::size_t(j)] = mix.most_likely_component(ref.col(j));
+
+    {
+        std::ostringstream l;
+        l << "reference solution: Boost.Odeint Runge-Kutta-Fehlberg 7(8) on dy/drho = eps(alpha y, t(rho)), "
+          << "atol = rtol = " << sci(cfg.ref_tol, 0) << " on y = x/alpha, " << cfg.ref_block
+          << " columns per step-size control, " << ref_nfe << " network calls, " << std::fixed << std::setprecision(1)
+          << ref_seconds << " s; at tolerance " << sci(cfg.ref_tol / 10, 0)
+          << " it changes by at most " << sci(ref_change) << " (max e_i; " << ref_tight_seconds << " s)";
+        info.lines.push_back(l.str());
+    }
+
+    // the sweep
+    std::vector<run_record> rs;
+    const long total = long(grids.size() * solvers.size() * cfg.nfe.size());
+    t0 = clock_type::now();
+    progress bar("solvers", total);
+    long done = 0;
+    for (const auto& g : grids) {
+        for (const auto& s : solvers) {
+            for (int budget : cfg.nfe) {
+                run_record rec;
+                rec.solver = s.name;
+                rec.family = s.family;
+                rec.grid = g.name;
+                rec.budget = budget;
+                const int steps = budget / s.stages;
+                if (steps < 1) {
+                    rec.status = "budget below one step";
+                } else {
+                    try {
+                        const auto grid = deis::make_grid(sch, g.kind, steps, t_max, t_end, g.power);
+                        const prepared_solver p = prepare(s, sch, grid, net);
+                        Eigen::MatrixXd x = x_T;
+                        const deis::sample_result r = p.run(x);
+                        rec.steps = r.steps;
+                        rec.nfe = r.nfe;
+                        if (r.nfe != p.nfe && r.ok())
+                            throw std::logic_error(s.name + ": made " + std::to_string(r.nfe) +
+                                                   " network calls, nfe() says " + std::to_string(p.nfe));
+                        if (r.ok())
+                            rec.err = measure(x, ref, ref_comp, mix);
+                        else
+                            rec.status = deis::to_string(r.status);
+                    } catch (const std::invalid_argument& e) {
+                        rec.status = std::string("rejected: ") + e.what();
+                    }
+                }
+                rs.push_back(rec);
+                bar.update(++done);
+            }
+        }
+    }
+    bar.finish();
+    const double sweep_seconds = seconds_since(t0);
+    {
+        std::ostringstream l;
+        l << rs.size() << " runs (" << solvers.size() << " solvers x " << grids.size() << " grids x " << cfg.nfe.size()
+          << " NFE budgets) in " << std::fixed << std::setprecision(1) << sweep_seconds << " s";
+        info.lines.push_back(l.str());
+    }
+    for (const auto& r : rs)
+        if (!r.ok() && r.status != "budget below one step")
+            std::cerr << "deis-bench: " << r.solver << " on " << r.grid << " at NFE " << r.budget << ": " << r.status
+                      << '\n';
+
+    return write_outputs(cfg, info, ref, rs, solvers, grids, t_start);
+}
+
+}  // namespace deis_bench

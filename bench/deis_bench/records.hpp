@@ -26,6 +26,7 @@ struct solver_spec {
     std::optional<deis::multistep_options> multistep;  // empty: recommended or Runge-Kutta
     std::string tableau;                               // empty: recommended
     int stages = 1;                                    // network calls per step
+    bool calibrated = false;  // recommended on the grid deis::optimize_grid makes from the rec grid
 };
 
 // A grid of the sweep: deis::make_grid's kind and power, by name.
@@ -34,6 +35,7 @@ struct grid_spec {
     deis::grid_kind kind;
     double power;
     std::string description;
+    bool recommended = false;  // deis::recommended_grid instead of make_grid
 };
 
 // The command line of deis-bench.

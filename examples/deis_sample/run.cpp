@@ -191,11 +191,11 @@ void run_in(const options& o, const Schedule& sch, problem p) {
                 batch *= sch.sigma(o.t_max);
                 deis::calibrate_options co;
                 co.initial_grid = grid;
-                const auto r = deis::optimize_grid(sch, options_for, net, batch, o.steps, co);
-                std::cerr << "deis-sample: optimized grid: median error on the calibration batch " << r.initial_error
-                          << " -> " << r.error << " (" << r.runs << " runs, " << r.network_calls
-                          << " network calls, " << r.seconds << " s)\n";
-                grid = r.grid;
+                const deis::optimized_grid cal = deis::optimize_grid(sch, options_for, net, batch, o.steps, co);
+                std::cerr << "deis-sample: optimized grid: median error on the calibration batch "
+                          << cal.initial_error << " -> " << cal.error << " (" << cal.runs << " runs, "
+                          << cal.network_calls << " network calls, " << cal.seconds << " s)\n";
+                grid = cal.grid;
             }
         } catch (const std::invalid_argument& e) {
             usage_error(std::string("the grid (--grid, --grid-file, --steps, --t-max, --t-end) is invalid: ") +

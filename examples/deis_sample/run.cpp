@@ -191,11 +191,8 @@ void run_in(const options& o, const Schedule& sch, problem p) {
                 batch *= sch.sigma(o.t_max);
                 deis::calibrate_options co;
                 co.initial_grid = grid;
-                const deis::optimized_grid cal = deis::optimize_grid(sch, options_for, net, batch, o.steps, co);
-                std::cerr << "deis-sample: optimized grid: median error on the calibration batch "
-                          << cal.initial_error << " -> " << cal.error << " (" << cal.runs << " runs, "
-                          << cal.network_calls << " network calls, " << cal.seconds << " s)\n";
-                grid = cal.grid;
+                // at most 500 runs of the batch (docs/deis-sample.md); stdout and stderr stay quiet
+                grid = deis::optimize_grid(sch, options_for, net, batch, o.steps, co).grid;
             }
         } catch (const std::invalid_argument& e) {
             usage_error(std::string("the grid (--grid, --grid-file, --steps, --t-max, --t-end) is invalid: ") +

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "catch.hpp"
@@ -610,19 +611,21 @@ TEST_CASE("deis-sample: defaults equal their explicit values", "[cli]") {
 }
 
 
-TEST_CASE("deis-sample: --method recommended is tab with data prediction and the corrector", "[cli]") {
+TEST_CASE("deis-sample: --method recommended is deis::recommended_options for the grid", "[cli]") {
     scratch s;
     inputs in(s);
     const args_t b = set(in.base(), "--method", "recommended");
-    // deis::recommended_options: order 1 on coarse grids, 3 once the mean log-rho step is at
-    // most 0.75 (log(rho(1)/rho(1e-3)) = 9.58 for the default schedule: 13 steps)
-    for (const auto& [steps, order] : std::vector<std::pair<std::string, std::string>>{{"4", "1"}, {"16", "3"}}) {
+    // deis::recommended_options on VP: data prediction with the corrector; rhoAB order 2 when
+    // the mean log-rho step is above 1.3, tAB order 3 when at most 0.75
+    // (log(rho(1)/rho(1e-3)) = 9.58 for the default schedule: 4 steps 2.4, 16 steps 0.60)
+    for (const auto& [steps, method, order] :
+         std::vector<std::tuple<std::string, std::string, std::string>>{{"4", "rhoab", "2"}, {"16", "tab", "3"}}) {
         DYNAMIC_SECTION("steps " << steps) {
             require_success(s.run(add(set(set(b, "--steps", steps), "--out", s.out_path("r.csv")),
                                       {"--predict", "noise"})),
                             std::stoi(steps));
             require_success(s.run(add(set(set(set(in.base(), "--steps", steps), "--out", s.out_path("t.csv")),
-                                          "--method", "tab"),
+                                          "--method", method),
                                       {"--order", order, "--predict", "data", "--corrector"})),
                             std::stoi(steps));
             CHECK(read(s.out_path("r.csv")) == read(s.out_path("t.csv")));

@@ -1,58 +1,186 @@
-// The recommended configuration: its rule, and its accuracy on the reference 2-D mixture
-// against the best peer values of tests/data/gmm2d_results.csv.
+// The recommended configuration (recommended.hpp): its rule, and its accuracy against
+// checked-in data:
+// - on the reference 2-D ring (VP), at every NFE from 5 to 50 of tests/data/gmm2d_results.csv,
+//   at or below the best median error any peer reached there (read from the file), and
+//   decreasing in NFE;
+// - on the ring under flow matching (tests/data/flow), 10 times better than the best Euler run
+//   at 10 NFE and 33 times at 20 (Euler computed here, as DDIM with the velocity, which is the
+//   Euler method step for step: see test_flow.cpp);
+// - on the VE ring (tests/data/ve), against tAB with noise prediction on the log-rho grid.
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "catch.hpp"
 #include "deis/deis.hpp"
 #include "deis/recommended.hpp"
-#include "support/csv_io.hpp"
-#include "support/mixture_io.hpp"
+#include "support.hpp"
 
-TEST_CASE("mean_log_rho_step and the order rule", "[recommended]") {
-    const deis::vp_linear s;
-    for (int n : {5, 10, 12, 13, 20, 50}) {
-        const auto grid = deis::power_t_grid(s, n, 1.0, 1e-3, 2.0);
-        const double h = std::log(s.rho(1.0) / s.rho(1e-3)) / n;
-        CHECK(deis::mean_log_rho_step(s, grid) == Approx(h).epsilon(1e-14));
-        const auto o = deis::recommended_options(s, grid);
-        CHECK(o.method == deis::multistep_method::tab);
-        CHECK(o.predict == deis::prediction::data);
-        CHECK(o.corrector);
-        // log(rho(1)/rho(1e-3)) = 9.58 for the default VP linear schedule (h = 0.74 at 13
-        // steps, 0.80 at 12): the cubic predictor from 13 steps on.
-        CHECK(o.order == (n >= 13 ? 3 : 1));
+namespace {
+
+// The best (smallest) median error of any row of gmm2d_results.csv at each NFE.
+std::map<int, double> best_peer_medians() {
+    const std::string path = deis_test::reference_path("gmm2d_results.csv");
+    std::ifstream in(path);
+    REQUIRE(in);
+    std::string line;
+    REQUIRE(std::getline(in, line));
+    std::vector<std::string> header;
+    for (auto& c : deis_tools::split_csv_line(line)) header.push_back(deis_tools::trim(c));
+    const auto col = [&](const std::string& n) {
+        const auto it = std::find(header.begin(), header.end(), n);
+        REQUIRE(it != header.end());
+        return std::size_t(it - header.begin());
+    };
+    const std::size_t nfe = col("nfe"), med = col("median_err");
+    std::map<int, double> best;
+    while (std::getline(in, line)) {
+        const auto cells = deis_tools::split_csv_line(line);
+        if (cells.size() != header.size()) continue;
+        const int n = std::stoi(cells[nfe]);
+        const double m = std::stod(cells[med]);
+        const auto it = best.find(n);
+        if (it == best.end() || m < it->second) best[n] = m;
     }
-    CHECK_THROWS_AS(deis::recommended_options(s, std::vector<double>{0.5, 0.7}), std::invalid_argument);
+    return best;
 }
 
-TEST_CASE("the recommended configuration beats the best peer on the reference mixture", "[recommended]") {
-    const std::string dir = DEIS_REFERENCE_DIR;
-    const deis::vp_linear s;
-    const deis::gmm_eps<deis::vp_linear> net(deis_tools::read_mixture_csv(dir + "/gmm2d_components.csv"), s);
-    const Eigen::MatrixXd x_T = deis_tools::read_samples(dir + "/gmm2d_xT.csv");
-    const Eigen::MatrixXd exact = deis_tools::read_samples(dir + "/gmm2d_exact.csv");
+template <class Schedule, class Net>
+double median_error(const Schedule& s, const Net& net, const std::vector<double>& grid, deis::multistep_options o,
+                    const Eigen::MatrixXd& x_T, const Eigen::MatrixXd& exact) {
+    deis::multistep_solver solver(s, grid, o);
+    deis::state<double> x = x_T;
+    const auto r = solver.sample(net, x);
+    REQUIRE(r.ok());
+    REQUIRE(r.nfe == solver.steps());
+    return deis_test::median(deis_test::sample_errors(x, exact));
+}
 
-    auto median_error = [&](int steps) {
-        const auto grid = deis::power_t_grid(s, steps, 1.0, 1e-3, 2.0);
-        deis::multistep_solver solver(s, grid, deis::recommended_options(s, grid));
-        Eigen::MatrixXd x = x_T;
-        const auto r = solver.sample(net, x);
-        REQUIRE(r.ok());
-        REQUIRE(r.nfe == steps);
-        std::vector<double> e(std::size_t(x.cols()));
-        for (Eigen::Index i = 0; i < x.cols(); ++i)
-            e[std::size_t(i)] = (x.col(i) - exact.col(i)).norm() / std::sqrt(2.0);
-        std::sort(e.begin(), e.end());
-        return 0.5 * (e[e.size() / 2 - 1] + e[e.size() / 2]);
-    };
-    // Best peer medians (UniPC bh2, data prediction): 6.179411e-03 at 10 NFE (order 2) and
-    // 1.838142e-03 at 20 NFE (order 3). Measured here: 3.55e-3 and 3.88e-4. The exact
-    // solution file is accurate to ~1e-13, far below both.
-    const double at10 = median_error(10), at20 = median_error(20);
-    INFO("median error: " << at10 << " at 10 NFE, " << at20 << " at 20 NFE");
-    CHECK(at10 <= 6.179411e-03);
-    CHECK(at20 <= 1.838142e-03);
+}  // namespace
+
+TEST_CASE("mean_log_rho_step and the rule", "[recommended]") {
+    const deis::vp_linear s;
+    const double range = std::log(s.rho(1.0) / s.rho(1e-3));  // 9.58
+    for (int n : {5, 7, 8, 9, 10, 12, 13, 20, 50}) {
+        const auto grid = deis::recommended_grid(s, n);
+        CHECK(grid.front() == 1.0);
+        CHECK(grid.back() == 1e-3);
+        const double h = range / n;
+        CHECK(deis::mean_log_rho_step(s, grid) == Approx(h).epsilon(1e-14));
+        const auto o = deis::recommended_options(s, grid);
+        CHECK(o.predict == deis::prediction::data);
+        CHECK(o.corrector);
+        // h = 9.58 / n: rhoAB2 up to 7 steps (h > 1.3), rhoAB1 at 8-9 (h > 1), tAB1 at 10-12
+        // (h > 0.75), tAB3 from 13 on
+        CHECK(o.method == (n <= 9 ? deis::multistep_method::rhoab : deis::multistep_method::tab));
+        CHECK(o.order == (n <= 7 ? 2 : n <= 12 ? 1 : 3));
+        // the cubic power-of-t grid for h > 1, the quadratic one below
+        const double k = n <= 9 ? 3.0 : 2.0;
+        CHECK(grid[1] == Approx(std::pow(1.0 - (1.0 - std::pow(1e-3, 1.0 / k)) / n, k)).epsilon(1e-12));
+    }
+    // first step from pure noise and a last step to clean data are left out of the mean
+    const deis::flow_matching f;
+    const std::vector<double> g = {1.0, 0.5, 0.25, 0.0};
+    CHECK(deis::mean_log_rho_step(f, g) == Approx(std::log(1.0 / (0.25 / 0.75))).epsilon(1e-14));
+    CHECK(std::isinf(deis::mean_log_rho_step(f, std::vector<double>{1.0, 0.0})));
+    CHECK(deis::family_of(s) == deis::schedule_family::vp);
+    CHECK(deis::family_of(f) == deis::schedule_family::flow);
+    CHECK(deis::family_of(deis::ve(0.01, 50.0)) == deis::schedule_family::sigma_space);
+    CHECK(deis::family_of(deis::edm()) == deis::schedule_family::sigma_space);
+    const auto fo = deis::recommended_options(f, deis::recommended_grid(f, 10));
+    CHECK(fo.predict == deis::prediction::data);  // the only form that starts at alpha = 0
+    CHECK(fo.method == deis::multistep_method::tab);
+    const auto vo = deis::recommended_options(deis::ve(0.01, 50.0), deis::recommended_grid(deis::ve(0.01, 50.0), 10));
+    CHECK(vo.predict == deis::prediction::noise);
+    // EDM to sigma = 0: log-uniform to 0.002, then 0
+    const deis::edm e;
+    const auto eg = deis::recommended_grid(e, 10, e.t_max(), 0.0);
+    REQUIRE(eg.size() == 11);
+    CHECK(eg[9] == Approx(0.002).epsilon(1e-12));
+    CHECK(eg[10] == 0.0);
+    CHECK_THROWS_AS(deis::recommended_options(s, std::vector<double>{0.5, 0.7}), std::invalid_argument);
+    CHECK_THROWS_AS(deis::recommended_grid(s, 0), std::invalid_argument);
+}
+
+TEST_CASE("recommended beats the best peer of gmm2d_results.csv at every NFE from 5 to 50", "[recommended]") {
+    const deis::vp_linear s;
+    const deis::gmm_eps<deis::vp_linear> net(deis_test::reference_mixture(), s);
+    const Eigen::MatrixXd x_T = deis_test::reference_samples("gmm2d_xT.csv");
+    const Eigen::MatrixXd exact = deis_test::reference_samples("gmm2d_exact.csv");
+    const auto best = best_peer_medians();
+    std::vector<std::pair<int, double>> ours;
+    for (const auto& [nfe, peer] : best) {
+        if (nfe < 5 || nfe > 50) continue;
+        const auto grid = deis::recommended_grid(s, nfe);
+        const double e = median_error(s, net, grid, deis::recommended_options(s, grid), x_T, exact);
+        // gmm2d_exact.csv is accurate to ~1e-13, far below every value compared here
+        INFO("NFE " << nfe << ": recommended " << e << ", best peer " << peer);
+        CHECK(e <= peer);
+        ours.emplace_back(nfe, e);
+    }
+    REQUIRE(ours.size() >= 10);  // 5, 6, 8, 9, 10, 14, 15, 16, 20, 21, 48, 50
+    // decreasing in NFE; one exception, measured and documented in README.md: the ring's
+    // plateau between 10 and 16 calls (where trajectories settle their mode), where 15 calls
+    // (3.76e-3) are above 14 (3.22e-3) by less than 20%
+    for (std::size_t i = 1; i < ours.size(); ++i) {
+        INFO("NFE " << ours[i - 1].first << ": " << ours[i - 1].second << ", NFE " << ours[i].first << ": "
+                    << ours[i].second);
+        const bool plateau = ours[i].first == 15;
+        CHECK(ours[i].second <= ours[i - 1].second * (plateau ? 1.2 : 1.0));
+    }
+    // no worse than the configuration before this rule (tAB1/tAB3 + corrector on the quadratic
+    // grid: 3.55e-3, 3.88e-4, 9.49e-6 at 10, 20, 50; the same solver on the same grid there)
+    for (const auto& [nfe, e] : ours) {
+        if (nfe == 10) CHECK(e <= 3.55e-3 * 1.001);
+        if (nfe == 20) CHECK(e <= 3.88e-4 * 1.001);
+        if (nfe == 50) CHECK(e <= 9.49e-6 * 1.001);
+    }
+}
+
+TEST_CASE("recommended on flow matching: 10x Euler's best at 10 NFE, 33x at 20", "[recommended][flow]") {
+    const deis::flow_matching f;
+    const deis::gmm_model<deis::flow_matching> v(deis_test::reference_mixture(), f, deis::model_output::velocity);
+    const Eigen::MatrixXd x_T = deis_test::reference_samples("gmm2d_xT.csv");
+    const Eigen::MatrixXd exact = deis_test::reference_samples("flow/gmm2d_flow_exact.csv");
+    deis::multistep_options euler;
+    euler.method = deis::multistep_method::ddim;
+    euler.order = 0;
+    euler.predict = deis::prediction::data;
+    euler.output = deis::model_output::velocity;
+    for (const auto& [nfe, factor] : {std::pair<int, double>{10, 10.0}, {20, 33.0}}) {
+        // Euler's best over the SD3 shifts 1..6 on the uniform grid from 1 to 1e-3 (issue 11:
+        // 7.38e-2 at 10 and 4.06e-2 at 20 with shift 3)
+        double best_euler = 1e300;
+        for (double shift : {1.0, 2.0, 3.0, 4.0, 5.0, 6.0})
+            best_euler = std::min(best_euler, median_error(f, v, deis::shifted_grid(f, deis::grid_kind::power_t, nfe,
+                                                                                    1.0, 1e-3, 1.0, shift),
+                                                           euler, x_T, exact));
+        const auto grid = deis::recommended_grid(f, nfe);
+        REQUIRE(grid.front() == 1.0);  // from pure noise
+        auto o = deis::recommended_options(f, grid);
+        o.output = deis::model_output::velocity;
+        const double e = median_error(f, v, grid, o, x_T, exact);
+        INFO("NFE " << nfe << ": recommended " << e << ", best Euler " << best_euler);
+        CHECK(e * factor <= best_euler);
+    }
+}
+
+TEST_CASE("recommended on the VE ring: noise prediction, within 2x of tAB2 on the log grid", "[recommended]") {
+    const deis::ve s(0.01, 50.0);
+    const deis::gmm_eps<deis::ve> net(deis_test::reference_mixture(), s);
+    const Eigen::MatrixXd x_T = deis_test::reference_samples("ve/gmm2d_ve_xT.csv");
+    const Eigen::MatrixXd exact = deis_test::reference_samples("ve/gmm2d_ve_exact.csv");
+    for (int nfe : {5, 10, 20, 30}) {
+        const auto grid = deis::recommended_grid(s, nfe, 1.0, 1e-3);
+        const double e = median_error(s, net, grid, deis::recommended_options(s, grid), x_T, exact);
+        const double tab2 = median_error(s, net, deis::log_rho_grid(s, nfe, 1.0, 1e-3),
+                                         deis_test::options(deis::multistep_method::tab, 2), x_T, exact);
+        INFO("NFE " << nfe << ": recommended " << e << ", tAB2 (log) " << tab2);
+        // the old rule (data prediction) was 10x behind tAB2 at 5 NFE; a factor 2 is the
+        // acceptance of issue 13 against the library's best configuration
+        CHECK(e <= 2.0 * tab2);
+    }
 }

@@ -27,6 +27,7 @@ struct solver_spec {
     std::optional<deis::multistep_options> multistep;  // empty: recommended or Runge-Kutta
     std::string tableau;                               // empty: recommended
     int stages = 1;                                    // network calls per step
+    bool calibrated = false;  // recommended on the grid deis::optimize_grid makes from the rec grid
 };
 
 // A grid of the sweep: deis::make_grid's kind and power, by name, and a time shift
@@ -37,6 +38,7 @@ struct grid_spec {
     double power;
     std::string description;
     double shift = 1.0;
+    bool recommended = false;  // deis::recommended_grid instead of make_grid
 };
 
 // The command line of deis-bench.

@@ -52,6 +52,7 @@ std::vector<solver_spec> solver_table(const std::string& case_name) {
         ms("rhoab2+corrector", "corrector", M::rhoab, 2, corr),
         ms("rhoab3+corrector", "corrector", M::rhoab, 3, corr),
         recommended(),
+        {"recommended+calibrated", "corrector", std::nullopt, "", 1, true},
         ms("ddim+data", "data", M::ddim, 0, false, data),
         ms("tab1+data", "data", M::tab, 1, false, data),
         ms("tab2+data", "data", M::tab, 2, false, data),
@@ -93,6 +94,8 @@ const std::vector<grid_spec>& grid_table(const std::string& case_name) {
         {"log", deis::grid_kind::log_rho, 0.0, "uniform in log rho"},
         {"rho7", deis::grid_kind::power_rho, 7.0, "uniform in rho^(1/7) (EDM/Karras)"},
         {"t1", deis::grid_kind::power_t, 1.0, "uniform in t"},
+        {"rec", deis::grid_kind::power_t, 0.0, "deis::recommended_grid (the grid of the recommended configuration)",
+         true},
     };
     return grids;
 }

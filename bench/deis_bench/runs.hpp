@@ -5,6 +5,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstdio>
+#include <deis/calibrate.hpp>
 #include <deis/deis.hpp>
 #include <deis/recommended.hpp>
 #include <deis/reference.hpp>
@@ -253,6 +254,10 @@ int run(const settings& cfg, const Schedule& sch, const Net& net, deis::model_ou
     for (const auto& g : grids) {
         for (const auto& s : solvers) {
             for (int budget : cfg.nfe) {
+                if (s.calibrated && !g.recommended) {  // calibrated from the recommended grid only
+                    bar.update(++done);
+                    continue;
+                }
                 run_record rec;
                 rec.solver = s.name;
                 rec.family = s.family;
@@ -263,7 +268,21 @@ int run(const settings& cfg, const Schedule& sch, const Net& net, deis::model_ou
                     rec.status = "budget below one step";
                 } else {
                     try {
-                        const auto grid = build_grid(sch, g, steps, t_max, t_end);
+                        auto grid = g.recommended ? deis::recommended_grid(sch, steps, t_max, t_end)
+                                                  : build_grid(sch, g, steps, t_max, t_end);
+                        if (s.calibrated) {
+                            // 256 calibration samples from the prior N(0, sigma(t_max)^2 I), drawn
+                            // with deis::noise_ops from seed + 1: never the evaluated x_T
+                            deis::state<double> batch(D, 256);
+                            deis::noise_ops<deis::state<double>>::fill(batch, cfg.seed + 1, 0);
+                            batch *= sch.sigma(t_max);
+                            deis::calibrate_options co;
+                            co.initial_grid = grid;
+                            const auto config = [&sch](const std::vector<double>& g2) {
+                                return deis::recommended_options(sch, g2);
+                            };
+                            grid = deis::optimize_grid(sch, config, net, batch, steps, co).grid;
+                        }
                         const prepared_solver p = prepare(s, sch, grid, net, output);
                         Eigen::MatrixXd x = x_T;
                         const deis::sample_result r = p.run(x);

@@ -70,6 +70,11 @@ struct options {
     bool sde = false;            ///< --sde: the SDE form (data prediction, tab or rhoab, orders 0-2)
     std::uint64_t seed = 2022;   ///< --seed of the noise of a stochastic run
     bool progress = false;       ///< --progress on stderr
+
+    // --grid optimized (deis::optimize_grid), --grid-file, --save-grid (the seed of the
+    // calibration batch is --seed above)
+    long calibration_samples = 256;
+    std::string grid_file, save_grid;
 };
 
 /// Parses and checks the command line into `o` and fills in the defaults that depend on

@@ -177,7 +177,9 @@ void validate(options& o, const given& g) {
     if (o.steps < 1 || o.steps > max_steps)
         usage_error("--steps = " + std::to_string(o.steps) + " must lie in 1.." + std::to_string(max_steps));
 
-    if (o.grid != "log-rho") {
+    const bool own_grid = o.grid == "recommended" || o.grid == "optimized" || o.grid == "file";
+    if (own_grid && g.grid_power) usage_error("--grid-power does not apply to --grid " + o.grid);
+    if (o.grid != "log-rho" && !own_grid) {
         if (!g.grid_power) o.grid_power = o.grid == "t-power" ? 2.0 : 7.0;
         if (!(o.grid_power >= min_grid_power && o.grid_power <= max_grid_power))
             usage_error("--grid-power = " + num(o.grid_power) + " must lie in [" + num(min_grid_power) + ", " +
@@ -293,8 +295,15 @@ bool parse_command_line(int argc, char** argv, options& o) {
     auto* o_tab =
         app.add_option("--tableau", o.tableau,
                        "rk only [default: rk4]: euler, heun2, midpoint2, kutta3, ral3, heun3, vdh3, ssprk3, rk4");
-    auto* o_grid = app.add_option("--grid", o.grid, "(required unless --sigmas) Time grid")
-                       ->check(CLI::IsMember({"t-power", "log-rho", "rho-power"}));
+    auto* o_grid = app.add_option("--grid", o.grid,
+                                  "(required unless --method recommended or --sigmas) Time grid; recommended: "
+                                  "deis::recommended_grid, the default of --method recommended")
+                       ->check(CLI::IsMember({"t-power", "log-rho", "rho-power", "recommended", "optimized"}));
+    auto* o_gfile = app.add_option("--grid-file", o.grid_file,
+                                   "Read the grid (t_max first, one time per line) instead of --grid; --steps must match");
+    app.add_option("--save-grid", o.save_grid, "Write the grid used, one time per line (17 digits)");
+    auto* o_calib = app.add_option("--calibration-samples", o.calibration_samples,
+                                   "--grid optimized: calibration batch size, 1..100000 [default: 256]");
     auto* o_gpow =
         app.add_option("--grid-power", o.grid_power, "Grid exponent in [0.1, 100] [default: t-power 2, rho-power 7]");
     auto* o_steps = app.add_option("--steps", o.steps, "(required unless --sigmas LIST) Number of steps, 1..1000000");
@@ -326,8 +335,23 @@ bool parse_command_line(int argc, char** argv, options& o) {
 
     for (const CLI::Option* opt : required)
         if (opt->count() == 0) usage_error(opt->get_name() + " is required");
-    // --grid and --steps, unless --sigmas gives the grid (in the order of the old required list)
-    if (o_sigmas->count() == 0 && o_grid->count() == 0) usage_error("--grid is required (or --sigmas)");
+    if (o_gfile->count() > 0) {
+        if (o_grid->count() > 0) usage_error("--grid and --grid-file exclude each other");
+        o.grid = "file";
+    } else if (o_grid->count() == 0 && o_sigmas->count() == 0) {
+        if (o.method != "recommended") usage_error("--grid is required (or --sigmas, or --method recommended)");
+        o.grid = "recommended";
+    }
+    if (o_sigmas->count() > 0 && o_gfile->count() > 0)
+        usage_error("--grid-file does not apply with --sigmas: the noise levels are the grid");
+    if (o.grid != "optimized" && o_calib->count() > 0)
+        usage_error("--calibration-samples applies to --grid optimized only");
+    if (o.grid == "optimized" && (o_eta->count() > 0 || o_sde->count() > 0))
+        usage_error("--grid optimized calibrates a deterministic run: not with --eta or --sde");
+    if (o.grid == "optimized" && o.method == "rk")
+        usage_error("--grid optimized calibrates a multistep method, not rk");
+    if (o.calibration_samples < 1 || o.calibration_samples > 100000)
+        usage_error("--calibration-samples = " + std::to_string(o.calibration_samples) + " must lie in 1..100000");
     if (o_sigmas->count() == 0 && o_steps->count() == 0) usage_error("--steps is required");
     if (o_json->count() > 0 && o_csv->count() > 0)
         usage_error("--mixture and --mixture-csv exclude each other: give exactly one");

@@ -2,7 +2,10 @@
 // the grid, run on the noise, and the samples are written to --out.
 #include <unistd.h>
 
+#include <deis/calibrate.hpp>
 #include <deis/deis.hpp>
+#include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <optional>
 #include <type_traits>
@@ -114,6 +117,37 @@ private:
     Schedule s_;
 };
 
+// A grid file: one time per line, t_max first (blank lines ignored).
+std::vector<double> read_grid_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw failure(exit_input, "--grid-file " + path + ": cannot open file for reading");
+    std::vector<double> g;
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+        ++n;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        std::size_t used = 0;
+        double t = 0.0;
+        try {
+            t = std::stod(line, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used == 0 || line.find_first_not_of(" \t\r", used) != std::string::npos)
+            throw failure(exit_input, "--grid-file " + path + ": line " + std::to_string(n) + " is not a number");
+        g.push_back(t);
+    }
+    return g;
+}
+
+void write_grid_file(const std::string& path, const std::vector<double>& g) {
+    std::ofstream out(path);
+    out << std::setprecision(17);
+    for (double t : g) out << t << '\n';
+    if (!out) throw failure(exit_write, "--save-grid " + path + ": cannot write");
+}
+
 std::string describe_failure(const deis::sample_result& r, int steps) {
     return std::string(deis::to_string(r.status)) + " at t = " + num(r.failed_time) + " (in step " +
            std::to_string(r.steps + 1) + " of " + std::to_string(steps) + ")";
@@ -200,6 +234,10 @@ void apply_stochastic_options(const options& o, deis::multistep_options& mo) {
     mo.seed = o.seed;
 }
 
+// The calibration batch of --grid optimized is drawn from --seed XOR this constant: a stream
+// of its own, apart from the noise of a stochastic run with the same seed.
+constexpr std::uint64_t calibration_stream = 0x9e3779b97f4a7c15ULL;
+
 // Builds the grid and the solver, runs it on the noise in Scalar (which x takes over: for
 // double the noise's own buffer), writes the result.
 template <class Scalar, class Schedule>
@@ -224,18 +262,55 @@ void run_in(const options& o, const Schedule& sch, problem p) {
 
     try {
         throw_if_interrupted(stage::setup);
+        // the multistep options for a grid (recommended: they follow the grid)
+        auto options_for = [&](const std::vector<double>& g) {
+            deis::multistep_options mo;
+            if (o.method == "recommended") {
+                mo = deis::recommended_options(setup_sch, g);
+            } else {
+                mo.method = o.method == "ddim"    ? deis::multistep_method::ddim
+                            : o.method == "tab"   ? deis::multistep_method::tab
+                            : o.method == "rhoab" ? deis::multistep_method::rhoab
+                                                  : deis::multistep_method::ipndm;
+                mo.order = o.order;
+                mo.predict = o.predict == "data" ? deis::prediction::data : deis::prediction::noise;
+                mo.corrector = o.corrector;
+            }
+            mo.output = output;
+            return mo;
+        };
         std::vector<double> grid;
         try {
             if (!o.sigmas.empty()) {
                 grid = sigma_option_grid(o, setup_sch);
+            } else if (o.grid == "file") {
+                grid = read_grid_file(o.grid_file);
+                if (int(grid.size()) != o.steps + 1)
+                    usage_error("--grid-file " + o.grid_file + " holds " + std::to_string(grid.size()) +
+                                " times, --steps " + std::to_string(o.steps) + " needs " + std::to_string(o.steps + 1));
+                grid = deis::check_grid(setup_sch, std::move(grid));
+            } else if (o.grid == "recommended" || o.grid == "optimized") {
+                grid = deis::recommended_grid(setup_sch, o.steps, o.t_max, o.t_end);
             } else {
                 // shift 1 (every schedule but flow) is make_grid itself
                 grid = deis::shifted_grid(setup_sch, kind, o.steps, o.t_max, o.t_end, o.grid_power, o.flow_shift);
             }
+            if (o.grid == "optimized") {
+                // the calibration batch: the prior N(0, sigma(t_max)^2 I), drawn from --seed
+                deis::state<double> batch(x.rows(), Eigen::Index(o.calibration_samples));
+                deis::noise_ops<deis::state<double>>::fill(batch, o.seed ^ calibration_stream, 0);
+                batch *= sch.sigma(o.t_max);
+                deis::calibrate_options co;
+                co.initial_grid = grid;
+                // at most 500 runs of the batch (docs/deis-sample.md); stdout and stderr stay quiet
+                grid = deis::optimize_grid(sch, options_for, net, batch, o.steps, co).grid;
+            }
         } catch (const std::invalid_argument& e) {
             if (!o.sigmas.empty()) usage_error("--sigmas " + o.sigmas + " gives no valid grid: " + e.what());
-            usage_error(std::string("the grid (--grid, --steps, --t-max, --t-end) is invalid: ") + e.what());
+            usage_error(std::string("the grid (--grid, --grid-file, --steps, --t-max, --t-end) is invalid: ") +
+                        e.what());
         }
+        if (!o.save_grid.empty()) write_grid_file(o.save_grid, grid);
         if (o.method == "rk") {
             deis::with_tableau(o.tableau, [&](auto tab) {
                 using tableau = decltype(tab);
@@ -248,19 +323,7 @@ void run_in(const options& o, const Schedule& sch, problem p) {
                 nfe = solver.nfe();
             });
         } else {
-            deis::multistep_options mo;
-            if (o.method == "recommended") {
-                mo = deis::recommended_options(setup_sch, grid);
-            } else {
-                mo.method = o.method == "ddim"    ? deis::multistep_method::ddim
-                            : o.method == "tab"   ? deis::multistep_method::tab
-                            : o.method == "rhoab" ? deis::multistep_method::rhoab
-                                                  : deis::multistep_method::ipndm;
-                mo.order = o.order;
-                mo.predict = o.predict == "data" ? deis::prediction::data : deis::prediction::noise;
-                mo.corrector = o.corrector;
-            }
-            mo.output = output;
+            deis::multistep_options mo = options_for(grid);
             apply_stochastic_options(o, mo);
             const deis::multistep_solver solver = [&] {
                 try {

@@ -2,16 +2,19 @@
 # Configure, build and run the deis test suite.
 #   bash run-tests.sh             build/tests: tests, examples and benchmark tools, -Werror
 #   bash run-tests.sh --sanitize  build/asan: tests only, with address + undefined sanitizers
+#   bash run-tests.sh --tsan      build/tsan: deis_tests with ThreadSanitizer, running only the
+#                                 tests named "threads: ..." (tests/test_threads.cpp)
 # DEIS_REFERENCE_DIR (environment) overrides where the reference data is
 # (default: tests/data, inside the repository).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-sanitize=0
+mode=tests
 case "${1:-}" in
   "") ;;
-  --sanitize) sanitize=1 ;;
-  *) echo "usage: $0 [--sanitize]" >&2; exit 2 ;;
+  --sanitize) mode=asan ;;
+  --tsan) mode=tsan ;;
+  *) echo "usage: $0 [--sanitize | --tsan]" >&2; exit 2 ;;
 esac
 
 bash scripts/deps.sh
@@ -21,21 +24,36 @@ reference_dir=${DEIS_REFERENCE_DIR:-$PWD/tests/data}
 common=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDEIS_BUILD_TESTS=ON
         "-DDEIS_REFERENCE_DIR=$reference_dir")
 
-if [[ $sanitize -eq 1 ]]; then
-  # No -Werror here: instrumentation makes GCC's flow-based warnings
-  # (-Wmaybe-uninitialized, ...) report false positives; build/tests gates warnings.
-  build=build/asan
-  cmake -S . -B "$build" "${common[@]}" -DDEIS_WERROR=OFF -DDEIS_SANITIZE=address,undefined \
-    -DDEIS_BUILD_EXAMPLES=OFF -DDEIS_BUILD_BENCH=OFF
-  cmake --build "$build" -j "$jobs" --target deis_test_programs
-else
-  build=build/tests
-  cmake -S . -B "$build" "${common[@]}" -DDEIS_WERROR=ON -DDEIS_SANITIZE= \
-    -DDEIS_BUILD_EXAMPLES=ON -DDEIS_BUILD_BENCH=ON
-  cmake --build "$build" -j "$jobs"
-fi
+ctest_args=()
+case $mode in
+  asan)
+    # No -Werror here: instrumentation makes GCC's flow-based warnings
+    # (-Wmaybe-uninitialized, ...) report false positives; build/tests gates warnings.
+    build=build/asan
+    cmake -S . -B "$build" "${common[@]}" -DDEIS_WERROR=OFF -DDEIS_SANITIZE=address,undefined \
+      -DDEIS_BUILD_EXAMPLES=OFF -DDEIS_BUILD_BENCH=OFF
+    cmake --build "$build" -j "$jobs" --target deis_test_programs
+    ;;
+  tsan)
+    # ThreadSanitizer on the tests that share one solver between threads. -Werror off as
+    # for asan. A report makes the test fail: halt_on_error stops the program at the first
+    # one (a non-zero exit even when every assertion passed).
+    build=build/tsan
+    cmake -S . -B "$build" "${common[@]}" -DDEIS_WERROR=OFF -DDEIS_SANITIZE=thread \
+      -DDEIS_BUILD_EXAMPLES=OFF -DDEIS_BUILD_BENCH=OFF
+    cmake --build "$build" -j "$jobs" --target deis_tests
+    export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1}"
+    ctest_args=(-R threads)
+    ;;
+  tests)
+    build=build/tests
+    cmake -S . -B "$build" "${common[@]}" -DDEIS_WERROR=ON -DDEIS_SANITIZE= \
+      -DDEIS_BUILD_EXAMPLES=ON -DDEIS_BUILD_BENCH=ON
+    cmake --build "$build" -j "$jobs"
+    ;;
+esac
 
 # A test case that runs past 5 minutes counts as failed (a hang must not stall CI).
 # Keep a copy of ctest's output: .ci/run repeats its summary line at the end.
-(cd "$build" && ctest --output-on-failure --no-tests=error --timeout 300 -j "$jobs") 2>&1 \
+(cd "$build" && ctest --output-on-failure --no-tests=error --timeout 300 -j "$jobs" "${ctest_args[@]}") 2>&1 \
   | tee "$build/ctest.log"

@@ -67,13 +67,11 @@ TEST_CASE("deis-sample: an --out that is an input is refused, by any of its name
 
 TEST_CASE("deis-sample: the memory of --steps 1000000 is the coefficient table's", "[cli][memory]") {
     // docs/deis-sample.md: peak ~ S D n (1 + B) + T N. On one 2-D sample the states are
-    // nothing, so the growth from 1 to N steps is the per-step tables: T = 208 bytes for a
-    // multistep method (104 coefficient row, 48 fused predictor row, 16 conversion, 8 grid,
-    // 32 while the table is built), i.e. 198 MiB at 10^6 steps (measured: 0.96 of it).
-    // 1.17 x leaves room for the allocator; a per-step cost 20% above the formula fails.
-    // rk4 at 10^5 steps: T = 2464 + 4 x 16 + 8 bytes today (the row holds 16 x 16 stage
-    // coefficients whatever the tableau), 242 MiB (measured: 1.00 of it); the bound stays
-    // valid when the row shrinks to the tableau's stages.
+    // nothing, so the growth from 1 to N steps is the per-step tables: T = 192 bytes for a
+    // multistep method (112 coefficient row, 16 conversion, 16 x0 preview, 8 grid, 40 while
+    // the table is built), i.e. 183 MiB at 10^6 steps. 1.17 x leaves room for the allocator; a
+    // per-step cost 20% above the formula fails. rk4 at 10^5 steps: T = 256 (the tableau's
+    // row) + 4 x 16 conversion + 16 preview + 8 grid = 344 bytes.
     scratch s;
     const std::string noise = s.write("one.csv", "0.3,-0.2\n");
     const args_t a = {"--mixture-csv", reference("gmm2d_components.csv"), "--noise", noise, "--out", s.out_path(),
@@ -84,8 +82,8 @@ TEST_CASE("deis-sample: the memory of --steps 1000000 is the coefficient table's
         double bytes_per_step;  // the formula
         double at_least;        // what any version of the tables needs: grid and conversions
     };
-    for (const config& c : {config{{"--method", "ddim"}, 1000000, 1, 208.0, 208.0},
-                            config{{"--method", "rk", "--tableau", "rk4"}, 100000, 4, 2536.0, 72.0}}) {
+    for (const config& c : {config{{"--method", "ddim"}, 1000000, 1, 192.0, 192.0},
+                            config{{"--method", "rk", "--tableau", "rk4"}, 100000, 4, 344.0, 72.0}}) {
         DYNAMIC_SECTION(join(c.method) << " --steps " << c.steps) {
             const cli_result small = s.run(add(add(a, c.method), {"--steps", "1"}));
             require_success(small, c.calls_per_step);

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
+#include <vector>
+#include <algorithm>
 
 #include "support/mixture_io.hpp"
 #include "torch_example.hpp"
@@ -85,10 +87,14 @@ mlp train(const dataset& data, const deis::vp_linear& schedule, const train_conf
     torch::Generator gen = at::make_generator<at::CPUGeneratorImpl>(cfg.seed);
     torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(cfg.lr));
     const auto start = std::chrono::steady_clock::now();
-    const int window = std::min(200, cfg.iterations);
-    double first = 0.0, last = 0.0;
+    const int window = std::max(1, std::min(200, cfg.iterations / 4));
+    double first = 0.0;
+    std::vector<double> recent;  // the last `window` losses
     torch::Tensor a = torch::empty({cfg.batch, 1}, f64), s = torch::empty({cfg.batch, 1}, f64);
-    for (int it = 0; it < cfg.iterations; ++it) {
+    int it = 0;
+    for (; it < cfg.iterations; ++it) {
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (elapsed >= cfg.max_seconds) break;
         const torch::Tensor x0 = data.sample(cfg.batch, gen);
         const torch::Tensor t = cfg.t_min + (1.0 - cfg.t_min) * torch::rand({cfg.batch, 1}, gen, f64);
         // alpha(t) and sigma(t) from the library's schedule
@@ -105,16 +111,19 @@ mlp train(const dataset& data, const deis::vp_linear& schedule, const train_conf
         opt.zero_grad();
         loss.backward();
         opt.step();
-        const double frac = double(it + 1) / double(cfg.iterations);
+        const double progress = std::min(1.0, std::max(double(it + 1) / double(cfg.iterations), elapsed / cfg.max_seconds));
         static_cast<torch::optim::AdamOptions&>(opt.param_groups()[0].options())
-            .lr(cfg.lr * (1.0 - frac * (1.0 - 1.0 / 20.0)));
+            .lr(cfg.lr * (1.0 - progress * (1.0 - 1.0 / 20.0)));
         const double l = loss.item<double>();
         if (it < window) first += l / window;
-        if (it >= cfg.iterations - window) last += l / window;
+        recent.push_back(l);
+        if (int(recent.size()) > window) recent.erase(recent.begin());
     }
+    rep.iterations = it;
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     rep.first_loss = first;
-    rep.final_loss = last;
+    rep.final_loss = 0.0;
+    for (double l : recent) rep.final_loss += l / double(std::max<std::size_t>(1, recent.size()));
     model->eval();
     return model;
 }

@@ -57,19 +57,25 @@ TORCH_MODULE(mlp);
 struct train_config {
     int width = 128, layers = 3, frequencies = 16;
     int iterations = 6000;
+    double max_seconds = 45.0;   ///< training stops at this wall-clock time if not done before
     int64_t batch = 1024;
-    double lr = 2e-3;            ///< Adam, decayed linearly to lr / 20 over the iterations
+    /// Adam, decayed linearly to lr / 20 with the progress max(iteration / iterations,
+    /// elapsed / max_seconds)
+    double lr = 2e-3;
     double t_min = 1e-3;         ///< training times t ~ U(t_min, 1)
     std::uint64_t seed = 1;
 };
 
 struct train_report {
     double seconds = 0.0;
+    int iterations = 0;  ///< done (fewer than asked when max_seconds was reached)
     double first_loss = 0.0, final_loss = 0.0;  ///< mean over the first / last 200 iterations
 };
 
 /// Trains eps_theta on the denoising loss E || eps_theta(alpha x0 + sigma eps, t) - eps ||^2
-/// under `schedule`, in float32, with fresh data every iteration; returns the network (float32).
+/// under `schedule`, in float32, with fresh data every iteration, for cfg.iterations or
+/// cfg.max_seconds, whichever comes first (the run is reproducible by seed when the
+/// iterations end first); returns the network (float32).
 mlp train(const dataset& data, const deis::vp_linear& schedule, const train_config& cfg, train_report& rep);
 
 /// The trained network as a deis Network on torch tensors [n, 2]:

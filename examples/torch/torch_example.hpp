@@ -55,10 +55,10 @@ struct mlpImpl : torch::nn::Module {
 TORCH_MODULE(mlp);
 
 struct train_config {
-    int width = 128, layers = 3, frequencies = 16;
-    int iterations = 6000;
-    double max_seconds = 45.0;   ///< training stops at this wall-clock time if not done before
-    int64_t batch = 1024;
+    int width = 64, layers = 3, frequencies = 16;
+    int iterations = 4000;
+    double max_seconds = 50.0;   ///< training stops at this wall-clock time if not done before
+    int64_t batch = 512;
     /// Adam, decayed linearly to lr / 20 with the progress max(iteration / iterations,
     /// elapsed / max_seconds)
     double lr = 2e-3;

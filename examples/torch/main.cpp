@@ -228,7 +228,7 @@ void plot(const options& o, const std::vector<std::pair<std::string, dataset_rep
     for (const auto& [name, rep] : reports)
         for (const auto& [title, file] : rep.plots)
             g << "set title '" << name << ": " << title << "'\nplot '" << file.string()
-              << "' using 1:2 with dots lc rgb '#1f4e9c'\n";
+              << "' using 1:2 with points pt 7 ps 0.2 lc rgb '#1f4e9c'\n";
     g << "unset multiplot\n";
     g.close();
     const std::string cmd = "gnuplot '" + script.string() + "'";

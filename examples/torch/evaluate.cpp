@@ -69,7 +69,7 @@ double sliced_wasserstein(const torch::Tensor& a, const torch::Tensor& b, int di
     if (a.sizes() != b.sizes() || a.dim() != 2 || a.size(1) != 2)
         throw std::invalid_argument("sliced_wasserstein: two [n, 2] tensors of the same size");
     const torch::Tensor angle =
-        (torch::arange(directions, torch::kDouble) + 0.5) * (M_PI / double(directions));
+        (torch::arange(directions, torch::kDouble) + 0.5) * (std::acos(-1.0) / double(directions));
     const torch::Tensor dirs = torch::stack({torch::cos(angle), torch::sin(angle)}, 0);  // [2, L]
     const torch::Tensor pa = std::get<0>(torch::sort(a.to(torch::kDouble).matmul(dirs), 0));
     const torch::Tensor pb = std::get<0>(torch::sort(b.to(torch::kDouble).matmul(dirs), 0));

@@ -11,3 +11,8 @@
 #include "deis/recommended.hpp"
 #include "deis/rk.hpp"
 #include "deis/gmm.hpp"
+// diffusers.hpp reads scheduler_config.json with nlohmann-json: it is part of the umbrella
+// when that library is on the include path (include it directly otherwise).
+#if __has_include(<nlohmann/json.hpp>)
+#include "deis/diffusers.hpp"
+#endif

@@ -137,11 +137,12 @@ bool parse_command_line(int argc, char** argv, options& o) {
     std::vector<CLI::Option*> required;
     auto* o_json = app.add_option("--mixture", o.mixture_json, "Mixture as JSON {\"weights\", \"means\", \"stds\"}");
     auto* o_csv = app.add_option("--mixture-csv", o.mixture_csv, "Mixture as CSV: header mu0..,std0..,weight");
-    required.push_back(
-        app.add_option("--noise", o.noise, "(required) Initial points at t-max, one per row, no header"));
+    auto* o_noise = app.add_option("--noise", o.noise, "(required) Initial points at t-max, one per row, no header");
+    required.push_back(o_noise);
     required.push_back(app.add_option("--out", o.out, "(required) Output file for the samples at t-end"));
-    required.push_back(app.add_option("--schedule", o.schedule, "(required) Noise schedule")
-                           ->check(CLI::IsMember({"vp-linear", "vp-cosine", "ve"})));
+    auto* o_schedule = app.add_option("--schedule", o.schedule, "(required) Noise schedule")
+                           ->check(CLI::IsMember({"vp-linear", "vp-cosine", "ve"}));
+    required.push_back(o_schedule);
     auto* o_bmin = app.add_option("--beta-min", o.beta_min, "vp-linear: beta(0), >= 0")->capture_default_str();
     auto* o_bmax = app.add_option("--beta-max", o.beta_max, "vp-linear: beta(1), in (beta-min, 1000]")
                        ->capture_default_str();
@@ -156,19 +157,22 @@ bool parse_command_line(int argc, char** argv, options& o) {
     auto* o_tab =
         app.add_option("--tableau", o.tableau,
                        "rk only [default: rk4]: euler, heun2, midpoint2, kutta3, ral3, heun3, vdh3, ssprk3, rk4");
-    required.push_back(app.add_option("--grid", o.grid, "(required) Time grid")
-                           ->check(CLI::IsMember({"t-power", "log-rho", "rho-power"})));
+    auto* o_grid = app.add_option("--grid", o.grid, "(required) Time grid")
+                       ->check(CLI::IsMember({"t-power", "log-rho", "rho-power"}));
+    required.push_back(o_grid);
     auto* o_gpow =
         app.add_option("--grid-power", o.grid_power, "Grid exponent in [0.1, 100] [default: t-power 2, rho-power 7]");
     required.push_back(app.add_option("--steps", o.steps, "(required) Number of steps, 1..1000000"));
     app.add_flag("--float", o.use_float, "Run the solver on float states (files stay double)");
     app.add_flag("--corrector", o.corrector, "Multistep methods except ipndm: add the corrector");
-    app.add_option("--predict", o.predict, "Multistep methods: what is extrapolated")
+    auto* o_predict = app.add_option("--predict", o.predict, "Multistep methods: what is extrapolated")
         ->check(CLI::IsMember({"noise", "data"}))
         ->capture_default_str();
-    app.add_option("--model-output", o.output, "What the network returns (converted back by the solver)")
+    auto* o_output = app.add_option("--model-output", o.output, "What the network returns (converted back by the solver)")
         ->check(CLI::IsMember({"eps", "x0", "v", "score"}))
         ->capture_default_str();
+
+    add_diffusers_options(app, o);
 
     try {
         app.parse(argc, argv);
@@ -184,14 +188,26 @@ bool parse_command_line(int argc, char** argv, options& o) {
         usage_error(msg);
     }
 
-    for (const CLI::Option* opt : required)
+    // a scheduler config sets the schedule and the grid; an inversion starts from --init
+    const bool config = !o.scheduler_config.empty();
+    for (const CLI::Option* opt : required) {
+        if ((opt == o_schedule || opt == o_grid) && config) continue;
+        if (opt == o_noise && o.invert) continue;
         if (opt->count() == 0) usage_error(opt->get_name() + " is required");
+    }
+    if (config && o_schedule->count() > 0)
+        usage_error("--schedule and --scheduler-config exclude each other: the config sets the schedule");
+    o.grid_given = o_grid->count() > 0;
+    o.output_given = o_output->count() > 0;
+    o.predict_given = o_predict->count() > 0;
+    if (config && !o.grid_given) o.grid = "t-power";  // unused: the config's grid
     if (o_json->count() > 0 && o_csv->count() > 0)
         usage_error("--mixture and --mixture-csv exclude each other: give exactly one");
     if (o_json->count() + o_csv->count() == 0) usage_error("one of --mixture and --mixture-csv is required");
     const given g{o_bmin->count() > 0, o_bmax->count() > 0,  o_smin->count() > 0, o_smax->count() > 0,
                   o_tmax->count() > 0, o_order->count() > 0, o_tab->count() > 0,  o_gpow->count() > 0};
     validate(o, g);
+    validate_diffusers(o);
     return true;
 }
 

@@ -536,7 +536,7 @@ TEST_CASE("diffusers: bad configs are refused naming the key", "[diffusers][bad_
         CAPTURE(text);
         REQUIRE_THROWS_WITH(deis::parse_scheduler_config(text), deis_test::contains(key + " = "));
     }
-    for (const std::string text : {"", "[1, 2]", "{\"_class_name\": ", "42", "{} {}"})
+    for (const std::string text : {"", "[1, 2]", "{\"_class_name\": ", "42", "{} {}", "[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]"})
         REQUIRE_THROWS_WITH(deis::parse_scheduler_config(text), deis_test::contains("deis::scheduler_config"));
     REQUIRE_THROWS_WITH(deis::load_scheduler_config("/nonexistent/scheduler_config.json"),
                         deis_test::contains("/nonexistent/scheduler_config.json"));

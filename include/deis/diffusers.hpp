@@ -552,17 +552,27 @@ struct config_reader {
 /// Reads a diffusers scheduler_config.json from its text. Throws std::invalid_argument
 /// ("deis::scheduler_config: KEY = VALUE ...") naming the first key that is unknown, of the
 /// wrong type, out of range or not honoured (see scheduler_config), or saying that the text
-/// is not a JSON object. Limits: num_train_timesteps in 2..100000, the text at most 16 MiB.
+/// is not a JSON object. Limits: num_train_timesteps in 2..100000, the text at most 16 MiB,
+/// nesting at most 8 levels.
 /// O(size of the text + num_train_timesteps).
 inline scheduler_config parse_scheduler_config(const std::string& text) {
     const char* where = "scheduler_config";
     if (text.size() > (std::size_t(16) << 20))
         detail::fail(where, "text.size()", double(text.size()), "must be at most 16 MiB");
+    // a config nests at most an array in an object: deeper documents are refused while they
+    // are parsed, before they grow (the parser and the destructor of a deep document recurse)
+    const nlohmann::json::parser_callback_t limit = [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+        if (depth > 8) throw std::invalid_argument("deis::scheduler_config: the text nests deeper than 8 levels");
+        return true;
+    };
     nlohmann::json j;
     try {
-        j = nlohmann::json::parse(text);
+        j = nlohmann::json::parse(text, limit);
     } catch (const nlohmann::json::exception& e) {
-        throw std::invalid_argument(std::string("deis::scheduler_config: the text is not valid JSON: ") + e.what());
+        std::string m = e.what();
+        for (char& ch : m)
+            if (ch == '\n' || ch == '\r') ch = ' ';
+        throw std::invalid_argument("deis::scheduler_config: the text is not valid JSON: " + m);
     }
     if (!j.is_object()) throw std::invalid_argument("deis::scheduler_config: the text must be a JSON object");
     const detail::config_reader r{j};

@@ -498,10 +498,19 @@ struct config_reader {
 
     bool has(const char* key) const { return j.contains(key) && !j.at(key).is_null(); }
 
+    // A key or value as shown in a message: at most 60 characters, control characters as '?'
+    // (the message is one line).
+    static std::string shown(std::string s) {
+        if (s.size() > 60) s = s.substr(0, 57) + "...";
+        for (char& ch : s)
+            if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';
+        return s;
+    }
     [[noreturn]] void bad(const std::string& key, const std::string& expected) const {
-        std::string v = j.contains(key) ? j.at(key).dump() : std::string("(missing)");
-        if (v.size() > 60) v = v.substr(0, 57) + "...";
-        fail(where, key, v, expected);
+        // invalid UTF-8 in a string is shown replaced, never thrown on
+        const std::string v = j.contains(key) ? j.at(key).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                                              : std::string("(missing)");
+        fail(where, shown(key), shown(v), expected);
     }
     double number(const char* key, double dflt) const {
         if (!has(key)) return dflt;

@@ -1,7 +1,7 @@
 // Inversion (multistep_options::invert): integrate the probability-flow ODE from data up to
 // noise with the same solver, then sample back down the same grid. The exact flow is a
 // bijection, so the round trip returns the start; the round-trip error of a method of
-// order p falls as N^-p. Two cases: flow matching with Gaussian data (where the inversion
+// order p falls as N^-p (here p = min(r + 1, 2) with the warm start). Two cases: flow matching with Gaussian data (where the inversion
 // itself is also compared with the closed-form flow), and a two-component mixture on the
 // Stable Diffusion table (vp_discrete). The slopes are fitted
 // by least squares over N = 10..80 and printed (WARN) with the errors.
@@ -81,10 +81,10 @@ TEST_CASE("inversion: flow matching, Gaussian data: round trip falls with the or
         table << order << "     ";
         for (int n : step_counts) {
             const std::vector<double> down = deis::power_t_grid(fm, n, 1.0, t0, 1.0);
-            const round_trip r =
-                invert_and_back(fm, down, net,
-                                deis_test::options(deis::multistep_method::tab, order, false, deis::prediction::data),
-                                start, &exact);
+            deis::multistep_options o =
+                deis_test::options(deis::multistep_method::tab, order, false, deis::prediction::data);
+            o.output = deis::model_output::velocity;
+            const round_trip r = invert_and_back(fm, down, net, o, start, &exact);
             errs.push_back(r.error);
             inv_errs.push_back(r.inversion_error);
             table << n << ": " << r.error << " (" << r.inversion_error << ")  ";
@@ -92,10 +92,13 @@ TEST_CASE("inversion: flow matching, Gaussian data: round trip falls with the or
         const double p = fitted_order(step_counts, errs), p_inv = fitted_order(step_counts, inv_errs);
         table << " slope " << p << " (" << p_inv << ")\n";
         CAPTURE(order, errs, inv_errs, p, p_inv);
-        // tAB of order r is a method of order r + 1; fitted slopes within 0.5 of it (the warm
-        // start and the pre-asymptotic range at N = 10; measured: the WARN table)
-        REQUIRE(p > order + 1 - 0.5);
-        REQUIRE(p_inv > order + 1 - 0.5);
+        // tAB of order r is a method of order r + 1, but the warm start (order min(k, r) at
+        // step k, no extra network call) makes the first step of order 0, whose local error
+        // O(h^2) caps the global order at 2: expected slope min(r + 1, 2) (measured 1.84 and
+        // 1.94 for r = 2), fitted within 0.5 (pre-asymptotic at N = 10; the WARN table)
+        const double expected = std::min(order + 1, 2);
+        REQUIRE(p > expected - 0.5);
+        REQUIRE(p_inv > expected - 0.5);
         REQUIRE(errs.back() < errs.front());
     }
     WARN(table.str());
@@ -109,8 +112,16 @@ TEST_CASE("inversion: a mixture on the SD table: round trip falls with the order
     const Eigen::MatrixXd stds = (Eigen::MatrixXd(2, 2) << 0.3, 0.2, 0.4, 0.25).finished();
     const deis::gaussian_mixture mix(w, means, stds);
     const deis::gmm_model<deis::vp_discrete> net(mix, sdt, deis::model_output::eps);
-    // start points at tau = 0 (sigma(0) = 0.029): data of the mixture, lightly noised
-    const Eigen::MatrixXd start = Eigen::MatrixXd::Random(2, 32);
+    // start points at tau = 0 (sigma(0) = 0.029): data of the mixture (each column near one
+    // component, within its std), noised to that time
+    Eigen::MatrixXd start = Eigen::MatrixXd::Random(2, 32);
+    const double t0 = sdt.time_of_timestep(0.0);
+    const Eigen::MatrixXd noise = Eigen::MatrixXd::Random(2, 32);
+    for (Eigen::Index j = 0; j < start.cols(); ++j) {
+        const Eigen::Index k = j % 2;
+        start.col(j) = sdt.alpha(t0) * (means.col(k).array() + stds.col(k).array() * start.col(j).array()).matrix() +
+                       sdt.sigma(t0) * noise.col(j);
+    }
     std::ostringstream table;
     table << "SD table, two-component mixture, tau 0 -> 999 -> 0, log-rho grid, rhoAB (DDIM for order 0) data "
              "prediction\norder  N: round-trip error\n";
@@ -132,8 +143,9 @@ TEST_CASE("inversion: a mixture on the SD table: round trip falls with the order
         table << " slope " << p << "\n";
         CAPTURE(order, errs, p);
         // rhoAB extrapolates in rho, in which the mixture's x0 is smooth whatever the kinks of
-        // the table's t(rho): order r + 1, fitted within 0.5
-        REQUIRE(p > order + 1 - 0.5);
+        // the table's t(rho): order r + 1, capped at 2 by the warm start as above (measured
+        // 2.04 for r = 2), fitted within 0.5
+        REQUIRE(p > std::min(order + 1, 2) - 0.5);
         REQUIRE(errs.back() < errs.front());
     }
     WARN(table.str());

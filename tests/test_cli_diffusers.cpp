@@ -76,7 +76,7 @@ struct gaussian_inputs {
 
 }  // namespace
 
-TEST_CASE("deis-sample --print-grid: SD 1.5 prints diffusers' timesteps, t and tau", "[cli][diffusers]") {
+TEST_CASE("deis-sample --print-grid: SD 1.5 prints diffusers' timesteps as t and tau", "[cli][diffusers]") {
     scratch s;
     gaussian_inputs in(s);
     for (int steps : {10, 20, 50}) {
@@ -100,7 +100,7 @@ TEST_CASE("deis-sample --print-grid: SD 1.5 prints diffusers' timesteps, t and t
     }
 }
 
-TEST_CASE("deis-sample --print-grid: Flux prints the shifted sigmas, one number a line", "[cli][diffusers]") {
+TEST_CASE("deis-sample --print-grid: Flux prints the shifted sigmas one number a line", "[cli][diffusers]") {
     scratch s;
     gaussian_inputs in(s);
     const cli_result r = s.run({"--mixture", in.mix, "--noise", in.noise, "--out", s.out_path(), "--method", "tab",

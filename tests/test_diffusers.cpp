@@ -125,7 +125,7 @@ TEST_CASE("diffusers_timesteps equals every row of timesteps.csv", "[diffusers]"
     }
 }
 
-TEST_CASE("discrete_grid: the rows without flaws, and a refusal for the others", "[diffusers]") {
+TEST_CASE("discrete_grid: the rows without flaws and a refusal for the others", "[diffusers]") {
     const text_table t = read_text("diffusers/timesteps.csv");
     const deis::vp_discrete sd = deis::vp_discrete::from_betas(deis::beta_schedule::scaled_linear);
     int checked = 0, refused = 0;
@@ -162,7 +162,7 @@ TEST_CASE("discrete_grid: the rows without flaws, and a refusal for the others",
     REQUIRE(refused == 12);
 }
 
-TEST_CASE("discrete_grid: never a duplicated time, for every step count", "[diffusers]") {
+TEST_CASE("discrete_grid: never a duplicated time for any step count", "[diffusers]") {
     const deis::vp_discrete sd = deis::vp_discrete::from_betas(deis::beta_schedule::scaled_linear);
     for (auto fam : {deis::timestep_family::ddim, deis::timestep_family::euler, deis::timestep_family::multistep})
         for (auto sp : {deis::timestep_spacing::linspace, deis::timestep_spacing::leading,
@@ -200,7 +200,7 @@ TEST_CASE("discrete_grid: diffusers' trailing lists with an extra -1 are trimmed
     }
 }
 
-TEST_CASE("diffusers: SD 1.5 and SDXL configs give diffusers' sequences at 10, 20, 50 steps, every spacing",
+TEST_CASE("diffusers: SD 1.5 and SDXL configs give diffusers' sequences at 10 20 50 steps and every spacing",
           "[diffusers]") {
     const text_table t = read_text("diffusers/timesteps.csv");
     std::map<std::string, std::vector<double>> rows;
@@ -569,7 +569,7 @@ TEST_CASE("diffusers: keys that leave the ODE alone are accepted", "[diffusers]"
             plain.grid(10));
 }
 
-TEST_CASE("diffusers: exponential and beta levels, flow sigmas of the multistep classes", "[diffusers]") {
+TEST_CASE("diffusers: exponential and beta levels and flow sigmas of the multistep classes", "[diffusers]") {
     const deis::scheduler_config e = deis::parse_scheduler_config(
         R"({"_class_name": "DPMSolverMultistepScheduler", "beta_schedule": "scaled_linear", "beta_start": 0.00085,
             "beta_end": 0.012, "use_exponential_sigmas": true})");

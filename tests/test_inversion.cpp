@@ -60,7 +60,7 @@ const std::vector<int> step_counts = {10, 20, 40, 80};
 
 }  // namespace
 
-TEST_CASE("inversion: flow matching, Gaussian data: round trip falls with the order", "[inversion]") {
+TEST_CASE("inversion: flow matching with Gaussian data: round trip falls with the order", "[inversion]") {
     const deis::flow_matching fm;
     const Eigen::VectorXd mu = (Eigen::VectorXd(2) << 0.5, -1.0).finished();
     const Eigen::VectorXd sd = (Eigen::VectorXd(2) << 0.3, 0.8).finished();

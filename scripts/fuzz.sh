@@ -21,7 +21,7 @@ case "${1:-}" in
 esac
 
 build=build/fuzz
-targets=(samples_csv mixture_csv mixture_json)
+targets=(samples_csv mixture_csv mixture_json scheduler_config)
 cxx=clang++-14
 
 if [[ $mode != run ]]; then

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <CLI/CLI.hpp>
 #include <deis/gmm.hpp>
 #include <cstdint>
 #include <stdexcept>
@@ -75,7 +76,20 @@ struct options {
     // calibration batch is --seed above)
     long calibration_samples = 256;
     std::string grid_file, save_grid;
+
+    // ---- models from diffusers, img2img, inversion (diffusers.cpp) ----
+    std::string scheduler_config;  ///< --scheduler-config: sets schedule, grid, model output
+    std::string init;              ///< --init: data to start from (img2img) or to invert
+    double strength = 1.0;         ///< --strength, in (0, 1], with --init
+    double image_seq_len = 4096.0; ///< --image-seq-len: Flux's dynamic shift
+    bool invert = false, print_grid = false;
+    bool strength_given = false, grid_given = false, output_given = false, predict_given = false;
 };
+
+/// Whether a run needs diffusers.cpp (any of its options given).
+inline bool uses_diffusers_run(const options& o) {
+    return !o.scheduler_config.empty() || !o.init.empty() || o.invert || o.print_grid;
+}
 
 /// Parses and checks the command line into `o` and fills in the defaults that depend on
 /// other options. Returns false when the program is to exit 0 at once (--help, printed);
@@ -86,6 +100,7 @@ bool parse_command_line(int argc, char** argv, options& o);
 struct problem {
     deis::gaussian_mixture mixture;
     Eigen::MatrixXd noise;  ///< one sample per column
+    Eigen::MatrixXd init;   ///< --init, one sample per column (empty without it)
 };
 
 /// Refuses (failure(exit_usage)) an --out, or its temporary --out.tmp, that is the same file
@@ -98,5 +113,16 @@ problem read_inputs(const options& o);
 /// Runs the solver on the noise and writes the samples to --out; prints nfe=<calls> on
 /// stdout. Throws failure (exit_usage, exit_run, exit_write, or 128 + signal).
 void run(const options& o, problem p);
+
+/// The run with a scheduler config, --init/--strength, --invert or --print-grid (diffusers.cpp).
+void run_diffusers(const options& o, problem p);
+
+/// Adds the options of diffusers.cpp to the command line; checks them after parsing
+/// (failure(exit_usage)).
+void add_diffusers_options(CLI::App& app, options& o);
+void validate_diffusers(options& o);
+
+/// Reads --init into p.init and checks it against the mixture and --noise (failure(exit_input)).
+void read_diffusers_inputs(const options& o, problem& p);
 
 }  // namespace deis_sample

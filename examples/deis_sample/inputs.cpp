@@ -16,7 +16,8 @@ namespace deis_sample {
 
 void refuse_output_over_input(const options& o) {
     const std::vector<std::pair<const char*, const std::string*>> inputs = {
-        {"--noise", &o.noise}, {"--mixture", &o.mixture_json}, {"--mixture-csv", &o.mixture_csv}};
+        {"--noise", &o.noise}, {"--mixture", &o.mixture_json}, {"--mixture-csv", &o.mixture_csv},
+        {"--init", &o.init}, {"--scheduler-config", &o.scheduler_config}};
     const std::string tmp = o.out + ".tmp";
     struct stat out_st {}, tmp_st {};
     // a path that does not exist (yet) is no input; one that cannot be examined is left to
@@ -43,8 +44,9 @@ problem read_inputs(const options& o) {
     try {
         problem p{o.mixture_json.empty() ? deis_tools::read_mixture_csv(o.mixture_csv)
                                          : deis_tools::read_mixture_json(o.mixture_json),
-                  deis_tools::read_samples(o.noise)};
-        if (p.noise.rows() != p.mixture.dim())
+                  o.noise.empty() ? Eigen::MatrixXd() : deis_tools::read_samples(o.noise), Eigen::MatrixXd()};
+        read_diffusers_inputs(o, p);
+        if (!o.noise.empty() && p.noise.rows() != p.mixture.dim())
             throw failure(exit_input, o.noise + ": samples have dimension " + std::to_string(p.noise.rows()) +
                                           " but the mixture " + mixture_file + " has dimension " +
                                           std::to_string(p.mixture.dim()));

@@ -267,11 +267,12 @@ bool parse_command_line(int argc, char** argv, options& o) {
     std::vector<CLI::Option*> required;
     auto* o_json = app.add_option("--mixture", o.mixture_json, "Mixture as JSON {\"weights\", \"means\", \"stds\"}");
     auto* o_csv = app.add_option("--mixture-csv", o.mixture_csv, "Mixture as CSV: header mu0..,std0..,weight");
-    required.push_back(
-        app.add_option("--noise", o.noise, "(required) Initial points at t-max, one per row, no header"));
+    auto* o_noise = app.add_option("--noise", o.noise, "(required) Initial points at t-max, one per row, no header");
+    required.push_back(o_noise);
     required.push_back(app.add_option("--out", o.out, "(required) Output file for the samples at t-end"));
-    required.push_back(app.add_option("--schedule", o.schedule, "(required) Noise schedule")
-                           ->check(CLI::IsMember({"vp-linear", "vp-cosine", "ve", "flow", "edm"})));
+    auto* o_schedule = app.add_option("--schedule", o.schedule, "(required) Noise schedule")
+                           ->check(CLI::IsMember({"vp-linear", "vp-cosine", "ve", "flow", "edm"}));
+    required.push_back(o_schedule);
     auto* o_bmin = app.add_option("--beta-min", o.beta_min, "vp-linear: beta(0), >= 0")->capture_default_str();
     auto* o_bmax = app.add_option("--beta-max", o.beta_max, "vp-linear: beta(1), in (beta-min, 1000]")
                        ->capture_default_str();
@@ -309,15 +310,17 @@ bool parse_command_line(int argc, char** argv, options& o) {
     auto* o_steps = app.add_option("--steps", o.steps, "(required unless --sigmas LIST) Number of steps, 1..1000000");
     app.add_flag("--float", o.use_float, "Run the solver on float states (files stay double)");
     app.add_flag("--corrector", o.corrector, "Multistep methods except ipndm: add the corrector");
-    app.add_option("--predict", o.predict, "Multistep methods: what is extrapolated")
+    auto* o_predict = app.add_option("--predict", o.predict, "Multistep methods: what is extrapolated")
         ->check(CLI::IsMember({"noise", "data"}))
         ->capture_default_str();
-    app.add_option("--model-output", o.output, "What the network returns (converted back by the solver)")
+    auto* o_output = app.add_option("--model-output", o.output, "What the network returns (converted back by the solver)")
         ->check(CLI::IsMember({"eps", "x0", "v", "score", "velocity"}))
         ->capture_default_str();
     CLI::Option *o_eta = nullptr, *o_sde = nullptr;
     std::string seed;
     add_stochastic_options(app, o, seed, o_eta, o_sde);
+
+    add_diffusers_options(app, o);
 
     try {
         app.parse(argc, argv);
@@ -333,14 +336,28 @@ bool parse_command_line(int argc, char** argv, options& o) {
         usage_error(msg);
     }
 
-    for (const CLI::Option* opt : required)
+    // a scheduler config sets the schedule and the grid; an inversion starts from --init
+    const bool config = !o.scheduler_config.empty();
+    for (const CLI::Option* opt : required) {
+        if ((opt == o_schedule || opt == o_grid) && config) continue;
+        if (opt == o_noise && o.invert) continue;
         if (opt->count() == 0) usage_error(opt->get_name() + " is required");
+    }
+    if (config && o_schedule->count() > 0)
+        usage_error("--schedule and --scheduler-config exclude each other: the config sets the schedule");
+    o.grid_given = o_grid->count() > 0;
+    o.output_given = o_output->count() > 0;
+    o.predict_given = o_predict->count() > 0;
     if (o_gfile->count() > 0) {
         if (o_grid->count() > 0) usage_error("--grid and --grid-file exclude each other");
         o.grid = "file";
     } else if (o_grid->count() == 0 && o_sigmas->count() == 0) {
-        if (o.method != "recommended") usage_error("--grid is required (or --sigmas, or --method recommended)");
-        o.grid = "recommended";
+        if (config) {
+            o.grid = "t-power";  // unused: the config's grid
+        } else {
+            if (o.method != "recommended") usage_error("--grid is required (or --sigmas, or --method recommended)");
+            o.grid = "recommended";
+        }
     }
     if (o_sigmas->count() > 0 && o_gfile->count() > 0)
         usage_error("--grid-file does not apply with --sigmas: the noise levels are the grid");
@@ -362,6 +379,7 @@ bool parse_command_line(int argc, char** argv, options& o) {
     if (o_sigmas->count() > 0 && o.sigmas.empty()) usage_error("--sigmas: give a list of levels or a name");
     validate(o, g);
     check_stochastic_options(o, seed, o_eta->count() > 0, o_sde->count() > 0, g.order);
+    validate_diffusers(o);
     return true;
 }
 

@@ -371,6 +371,7 @@ void run_on(const options& o, const Schedule& sch, problem p) {
 }  // namespace
 
 void run(const options& o, problem p) {
+    if (uses_diffusers_run(o)) return run_diffusers(o, std::move(p));
     try {
         if (o.schedule == "vp-linear") return run_on(o, deis::vp_linear(o.beta_min, o.beta_max, o.t_max), std::move(p));
         if (o.schedule == "vp-cosine") return run_on(o, deis::vp_cosine(0.008, o.t_max), std::move(p));

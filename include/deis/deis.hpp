@@ -12,3 +12,8 @@
 #include "deis/rk.hpp"
 #include "deis/gmm.hpp"
 #include "deis/guidance.hpp"
+// diffusers.hpp reads scheduler_config.json with nlohmann-json: it is part of the umbrella
+// when that library is on the include path (include it directly otherwise).
+#if __has_include(<nlohmann/json.hpp>)
+#include "deis/diffusers.hpp"
+#endif

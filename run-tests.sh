@@ -2,8 +2,8 @@
 # Configure, build and run the deis test suite.
 #   bash run-tests.sh             build/tests: tests, examples and benchmark tools, -Werror
 #   bash run-tests.sh --sanitize  build/asan: tests only, with address + undefined sanitizers
-#   bash run-tests.sh --tsan      build/tsan: deis_tests with ThreadSanitizer, running only the
-#                                 tests named "threads: ..." (tests/test_threads.cpp)
+#   bash run-tests.sh --tsan      build/tsan: deis_threads_tests with ThreadSanitizer, running the
+#                                 tests named "threads: ..." (tests/threads/test_threads.cpp)
 # DEIS_REFERENCE_DIR (environment) overrides where the reference data is
 # (default: tests/data, inside the repository).
 set -euo pipefail
@@ -41,7 +41,7 @@ case $mode in
     build=build/tsan
     cmake -S . -B "$build" "${common[@]}" -DDEIS_WERROR=OFF -DDEIS_SANITIZE=thread \
       -DDEIS_BUILD_EXAMPLES=OFF -DDEIS_BUILD_BENCH=OFF
-    cmake --build "$build" -j "$jobs" --target deis_tests
+    cmake --build "$build" -j "$jobs" --target deis_threads_tests
     export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1}"
     ctest_args=(-R threads)
     ;;

@@ -87,6 +87,8 @@ const std::vector<grid_spec>& grid_table(const std::string& case_name) {
         {"t1s3", deis::grid_kind::power_t, 1.0, "uniform in t, shifted by s = 3 (SD3)", 3.0},
         {"t2", deis::grid_kind::power_t, 2.0, "quadratic in t"},
         {"t2s3", deis::grid_kind::power_t, 2.0, "quadratic in t, shifted by s = 3", 3.0},
+        {"rec", deis::grid_kind::power_t, 0.0, "deis::recommended_grid (the grid of the recommended configuration)",
+         1.0, true},
     };
     if (case_name == "flow") return flow_grids;
     static const std::vector<grid_spec> grids = {
@@ -95,7 +97,7 @@ const std::vector<grid_spec>& grid_table(const std::string& case_name) {
         {"rho7", deis::grid_kind::power_rho, 7.0, "uniform in rho^(1/7) (EDM/Karras)"},
         {"t1", deis::grid_kind::power_t, 1.0, "uniform in t"},
         {"rec", deis::grid_kind::power_t, 0.0, "deis::recommended_grid (the grid of the recommended configuration)",
-         true},
+         1.0, true},
     };
     return grids;
 }

@@ -278,8 +278,10 @@ int run(const settings& cfg, const Schedule& sch, const Net& net, deis::model_ou
                             batch *= sch.sigma(t_max);
                             deis::calibrate_options co;
                             co.initial_grid = grid;
-                            const auto config = [&sch](const std::vector<double>& g2) {
-                                return deis::recommended_options(sch, g2);
+                            const auto config = [&sch, output](const std::vector<double>& g2) {
+                                deis::multistep_options o = deis::recommended_options(sch, g2);
+                                o.output = output;  // what the case's network returns
+                                return o;
                             };
                             grid = deis::optimize_grid(sch, config, net, batch, steps, co).grid;
                         }

@@ -1,2 +1,0 @@
-# Empty compiler generated dependencies file for deis_micro_bench_torch.
-# This may be replaced when dependencies are built.

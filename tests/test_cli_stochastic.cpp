@@ -5,8 +5,13 @@
 // examples are built; without it this file has no tests.
 #ifdef DEIS_SAMPLE_EXE
 
+#include <fcntl.h>
+#include <pty.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <regex>
 #include <sstream>
@@ -195,6 +200,55 @@ TEST_CASE("deis-sample: SIGINT stops a stochastic run through the observer", "[c
                                              "20000; no output written\n")));
     CHECK(s.out_files().empty());
     CHECK(snapshot(s.dir()) == before);
+}
+
+TEST_CASE("deis-sample: --progress draws a bar in place when stderr is a terminal", "[cli][stochastic]") {
+    // stderr on the slave side of a pseudo-terminal (stdout to /dev/null): the bar is redrawn
+    // with '\r' at each new whole percentage and its line ended once, after the run
+    scratch s;
+    const args_t args = set(run_args(s, "bar.csv", {"--method", "ddim", "--eta", "1", "--progress"}), "--steps", "20");
+    int master = -1, slave = -1;
+    REQUIRE(::openpty(&master, &slave, nullptr, nullptr, nullptr) == 0);
+    std::vector<std::string> words = {DEIS_SAMPLE_EXE};
+    words.insert(words.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& w : words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+    const std::string cwd = s.dir().string();
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        const int null = ::open("/dev/null", O_RDWR);
+        ::dup2(null, 0);
+        ::dup2(null, 1);
+        ::dup2(slave, 2);
+        ::close(master);
+        if (::chdir(cwd.c_str()) != 0) ::_exit(126);
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+    ::close(slave);
+    std::string tty;
+    char buf[4096];
+    for (;;) {  // until the child has closed its side (read fails with EIO on Linux)
+        const ssize_t n = ::read(master, buf, sizeof buf);
+        if (n <= 0) break;
+        tty.append(buf, std::size_t(n));
+    }
+    ::close(master);
+    int wstatus = 0;
+    REQUIRE(::waitpid(pid, &wstatus, 0) == pid);
+    INFO("terminal output: " << tty);
+    REQUIRE(WIFEXITED(wstatus));
+    CHECK(WEXITSTATUS(wstatus) == 0);
+    // 20 steps: 5% per step, so 20 redraws, each starting with '\r'; the last one complete
+    CHECK(std::count(tty.begin(), tty.end(), '\r') >= 20);
+    CHECK(tty.find("\r[####################] 100% (step 20 of 20)") != std::string::npos);
+    CHECK(tty.find("deis-sample: ") == std::string::npos);  // not the line-per-10% form
+    // the bar's line is ended once (the terminal turns "\n" into "\r\n")
+    CHECK(tty.size() >= 2);
+    CHECK(tty.substr(tty.size() - 2) == "\r\n");
+    CHECK(s.out_files().size() == 1);
 }
 
 #endif  // DEIS_SAMPLE_EXE

@@ -114,6 +114,14 @@ problem read_inputs(const options& o);
 /// stdout. Throws failure (exit_usage, exit_run, exit_write, or 128 + signal).
 void run(const options& o, problem p);
 
+/// The end of every run (run.cpp, shared by run_diffusers): checks the run's status, that it
+/// made `nfe` network calls and that the samples x are finite (failure(exit_run) otherwise,
+/// naming the step of `steps` where it failed), then writes x to --out, stopping with
+/// `interrupted` (stage::writing) when a signal arrives meanwhile. Scalar: float or double.
+template <class Scalar>
+void check_and_write(const options& o, const deis::sample_result& r, int nfe, int steps,
+                     const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& x);
+
 /// The run with a scheduler config, --init/--strength, --invert or --print-grid (diffusers.cpp).
 void run_diffusers(const options& o, problem p);
 

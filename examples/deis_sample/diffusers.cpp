@@ -192,21 +192,7 @@ void run_setting(const options& o, const Schedule& sch, setting st, problem p) {
             r = solver.sample(tnet, x);
             nfe = solver.nfe();
         }
-        if (!r.ok())
-            throw failure(exit_run, std::string(deis::to_string(r.status)) + " at t = " + num(r.failed_time) +
-                                        " (in step " + std::to_string(r.steps + 1) + " of " + std::to_string(steps) +
-                                        "); no output written");
-        if (r.nfe != nfe)
-            throw failure(exit_run, "the solver made " + std::to_string(r.nfe) + " network calls, expected " +
-                                        std::to_string(nfe) + "; no output written");
-        if (!x.allFinite()) throw failure(exit_run, "the final samples are not finite; no output written");
-        bool written = false;
-        try {
-            written = deis_tools::write_samples(o.out, x, [] { return received_signal != 0; });
-        } catch (const std::exception& e) {
-            throw failure(exit_write, e.what());
-        }
-        if (!written) throw_if_interrupted(stage::writing, r.nfe);
+        check_and_write(o, r, nfe, steps, x);
     } catch (const interrupted& i) {
         throw failure(128 + i.signal, std::string("interrupted by ") + signal_name(i.signal) + "; no output written",
                       false);

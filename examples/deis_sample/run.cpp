@@ -339,19 +339,7 @@ void run_in(const options& o, const Schedule& sch, problem p) {
         progress.finish(r.ok());
         if (r.status == deis::status::cancelled)
             throw interrupted{int(received_signal), stage::sampling, (long long)(r.steps) * calls_per_step};
-        if (!r.ok()) throw failure(exit_run, describe_failure(r, o.steps) + "; no output written");
-        if (r.nfe != nfe)
-            throw failure(exit_run, "the solver made " + std::to_string(r.nfe) + " network calls, expected " +
-                                        std::to_string(nfe) + "; no output written");
-        if (!x.allFinite()) throw failure(exit_run, "the final samples are not finite; no output written");
-
-        bool written = false;
-        try {
-            written = deis_tools::write_samples(o.out, x, [] { return received_signal != 0; });
-        } catch (const std::exception& e) {
-            throw failure(exit_write, e.what());
-        }
-        if (!written) throw_if_interrupted(stage::writing, r.nfe);
+        check_and_write(o, r, nfe, o.steps, x);
     } catch (const interrupted& i) {
         progress.finish(false);
         throw failure(128 + i.signal, describe_interruption(i, o.steps, calls_per_step), false);
@@ -369,6 +357,28 @@ void run_on(const options& o, const Schedule& sch, problem p) {
 }
 
 }  // namespace
+
+template <class Scalar>
+void check_and_write(const options& o, const deis::sample_result& r, int nfe, int steps,
+                     const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& x) {
+    if (!r.ok()) throw failure(exit_run, describe_failure(r, steps) + "; no output written");
+    if (r.nfe != nfe)
+        throw failure(exit_run, "the solver made " + std::to_string(r.nfe) + " network calls, expected " +
+                                    std::to_string(nfe) + "; no output written");
+    if (!x.allFinite()) throw failure(exit_run, "the final samples are not finite; no output written");
+
+    bool written = false;
+    try {
+        written = deis_tools::write_samples(o.out, x, [] { return received_signal != 0; });
+    } catch (const std::exception& e) {
+        throw failure(exit_write, e.what());
+    }
+    if (!written) throw_if_interrupted(stage::writing, r.nfe);
+}
+template void check_and_write<float>(const options&, const deis::sample_result&, int, int,
+                                     const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic>&);
+template void check_and_write<double>(const options&, const deis::sample_result&, int, int,
+                                      const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic>&);
 
 void run(const options& o, problem p) {
     if (uses_diffusers_run(o)) return run_diffusers(o, std::move(p));

@@ -60,6 +60,19 @@ inline std::string join(const args_t& a) {
     return s;
 }
 
+/// `n` points of a 2-D cloud in [-2, 2]^2 (a fixed pseudo-random sequence), one per row: the
+/// noise of the long runs that the signal tests interrupt.
+inline std::string noise_rows(int n) {
+    std::ostringstream s;
+    unsigned state = 12345;
+    const auto next = [&] {
+        state = state * 1103515245u + 12345u;
+        return double((state >> 8) % 20001) / 5000.0 - 2.0;  // in [-2, 2]
+    };
+    for (int i = 0; i < n; ++i) s << next() << ',' << next() << '\n';
+    return s.str();
+}
+
 /// deis-sample running as a child process, stdin from /dev/null, stdout and stderr on pipes.
 class child {
 public:
@@ -118,6 +131,13 @@ public:
         while (rest >> field) f.push_back(field);
         if (f.size() < 13 || f[0] == "Z") return -1.0;
         return double(std::stoll(f[11]) + std::stoll(f[12])) / double(::sysconf(_SC_CLK_TCK));
+    }
+
+    /// Waits until the child has used `seconds` of CPU (or has exited): a point well inside
+    /// a long run, whatever else the machine is doing.
+    void wait_for_cpu(double seconds) const {
+        for (double cpu = 0.0; cpu >= 0.0 && cpu < seconds; cpu = cpu_seconds())
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
 
     /// Waits until the program has replaced the forked test process (exec done).

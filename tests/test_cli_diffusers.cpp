@@ -8,7 +8,10 @@
 #ifdef DEIS_SAMPLE_EXE
 
 #include <Eigen/Core>
+#include <chrono>
 #include <cmath>
+#include <csignal>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <variant>
@@ -155,6 +158,68 @@ TEST_CASE("deis-sample --scheduler-config: explicit options override it", "[cli]
     REQUIRE(s.run(add(base, {"--model-output", "eps"})).code == 0);
     // (10 steps: measured 0.043 apart; each run is that far from the exact flow)
     REQUIRE((read(s.out_path()) - v_run).cwiseAbs().maxCoeff() < 0.1);
+}
+
+TEST_CASE("deis-sample --scheduler-config: --sde --eta and --seed apply as without a config", "[cli][diffusers]") {
+    scratch s;
+    gaussian_inputs in(s);
+    const args_t base = {"--mixture", in.mix, "--noise", in.noise, "--method", "tab", "--predict", "data",
+                         "--steps", "10", "--scheduler-config", config("stable-diffusion-v1-5")};
+    auto run_to = [&](const std::string& name, const args_t& more, const std::string& method = "tab") {
+        const cli_result r = s.run(add(add(set(base, "--method", method), {"--out", s.out_path(name)}), more));
+        INFO("stderr: " << r.err);
+        REQUIRE(r.code == 0);
+        return slurp(s.out_path(name));
+    };
+    const std::string ode = run_to("ode.csv", {});
+    const std::string sde7 = run_to("sde7.csv", {"--sde", "--seed", "7"});
+    CHECK(sde7 != ode);                                          // the noise is drawn
+    CHECK(run_to("sde7b.csv", {"--sde", "--seed", "7"}) == sde7);  // by the seed, byte for byte
+    CHECK(run_to("sde8.csv", {"--sde", "--seed", "8"}) != sde7);
+    const std::string ddim = run_to("ddim.csv", {"--order", "0"}, "ddim");
+    CHECK(run_to("eta.csv", {"--order", "0", "--eta", "1"}, "ddim") != ddim);
+}
+
+TEST_CASE("deis-sample --scheduler-config: --progress reports the steps as without a config", "[cli][diffusers]") {
+    scratch s;
+    gaussian_inputs in(s);
+    // 10 steps, stderr not a terminal: one line per step, each a tenth
+    const cli_result r = s.run({"--mixture", in.mix, "--noise", in.noise, "--method", "tab", "--steps", "10",
+                                "--scheduler-config", config("stable-diffusion-v1-5"), "--progress", "--out",
+                                s.out_path("p.csv")});
+    INFO("stderr: " << r.err);
+    REQUIRE(r.code == 0);
+    std::ostringstream expected;
+    for (int done = 1; done <= 10; ++done)
+        expected << "deis-sample: " << done * 10 << "% (" << done << " of 10 steps)\n";
+    CHECK(r.err == expected.str());
+}
+
+TEST_CASE("deis-sample --scheduler-config: SIGTERM stops the run within one step, naming it", "[cli][diffusers][signal]") {
+    // As in test_cli_stochastic.cpp: 40000 samples (a step of a few ms), 20000 steps of an
+    // explicit grid over the SD 1.5 config; the signal once the child has used 0.5 s of CPU.
+    scratch s;
+    gaussian_inputs in(s);
+    const std::string noise = s.write("many.csv", noise_rows(40000));
+    const auto before = snapshot(s.dir());
+    child c({"--mixture", in.mix, "--noise", noise, "--method", "tab", "--scheduler-config",
+             config("stable-diffusion-v1-5"), "--grid", "t-power", "--steps", "20000", "--out", s.out_path("x.csv")},
+            s.dir().string());
+    c.wait_for_exec();
+    c.wait_for_cpu(0.5);
+    const auto t0 = std::chrono::steady_clock::now();
+    c.signal(SIGTERM);
+    const cli_result r = c.wait();
+    const double stop = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    INFO("stderr: " << r.err << "stopped " << stop << " s after the signal");
+    CHECK(stop < 2.0);  // one step is a few ms of work: 2 s is the margin for a busy machine
+    CHECK(r.signal == 0);
+    CHECK(r.code == exit_sigterm);
+    CHECK(r.out.empty());
+    CHECK(std::regex_match(r.err, std::regex("deis-sample: interrupted by SIGTERM at step ([2-9]|[1-9][0-9]+) of "
+                                             "20000; no output written\n")));
+    CHECK(s.out_files().empty());
+    CHECK(snapshot(s.dir()) == before);
 }
 
 TEST_CASE("deis-sample img2img: --init and --strength start at diffusers' timestep", "[cli][diffusers][img2img]") {

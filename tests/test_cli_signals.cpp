@@ -34,18 +34,6 @@ struct signal_case {
 
 const signal_case signals[] = {{SIGINT, "SIGINT", exit_sigint}, {SIGTERM, "SIGTERM", exit_sigterm}};
 
-// `n` points of a 2-D standard normal cloud (a fixed pseudo-random sequence), one per row.
-std::string noise_rows(int n) {
-    std::ostringstream s;
-    unsigned state = 12345;
-    const auto next = [&] {
-        state = state * 1103515245u + 12345u;
-        return double((state >> 8) % 20001) / 5000.0 - 2.0;  // in [-2, 2]
-    };
-    for (int i = 0; i < n; ++i) s << next() << ',' << next() << '\n';
-    return s.str();
-}
-
 // The elapsed seconds since t0.
 double since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -105,8 +93,7 @@ TEST_CASE("deis-sample: a signal during the steps stops the run within one step"
             const auto before = snapshot(s.dir());
             child c(set(set(set(in.base(), "--noise", noise), "--steps", "20000"), "--method", "ddim"), s.dir());
             c.wait_for_exec();
-            for (double cpu = 0.0; cpu >= 0.0 && cpu < 0.5; cpu = c.cpu_seconds())
-                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            c.wait_for_cpu(0.5);
             const auto t0 = std::chrono::steady_clock::now();
             c.signal(sc.signal);
             const cli_result r = c.wait();

@@ -16,7 +16,6 @@
 #include <regex>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "catch.hpp"
@@ -178,15 +177,12 @@ TEST_CASE("deis-sample: SIGINT stops a stochastic run through the observer", "[c
     // --progress has printed nothing yet).
     scratch s;
     inputs in(s);
-    std::ostringstream rows;
-    for (int i = 0; i < 40000; ++i) rows << std::sin(0.7 * i) << ',' << std::cos(1.3 * i) << '\n';
-    const std::string noise = s.write("many.csv", rows.str());
+    const std::string noise = s.write("many.csv", noise_rows(40000));
     const auto before = snapshot(s.dir());
     child c(add(set(set(in.base(), "--noise", noise), "--steps", "20000"), {"--predict", "data", "--sde", "--progress"}),
             s.dir().string());
     c.wait_for_exec();
-    for (double cpu = 0.0; cpu >= 0.0 && cpu < 0.5; cpu = c.cpu_seconds())
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    c.wait_for_cpu(0.5);
     const auto t0 = std::chrono::steady_clock::now();
     c.signal(SIGINT);
     const cli_result r = c.wait();

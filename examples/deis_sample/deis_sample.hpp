@@ -13,6 +13,7 @@
 #include <Eigen/Core>
 #include <CLI/CLI.hpp>
 #include <deis/gmm.hpp>
+#include <deis/multistep.hpp>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -113,6 +114,9 @@ problem read_inputs(const options& o);
 /// Runs the solver on the noise and writes the samples to --out; prints nfe=<calls> on
 /// stdout. Throws failure (exit_usage, exit_run, exit_write, or 128 + signal).
 void run(const options& o, problem p);
+
+/// --eta, --sde and --seed into the solver's options (run.cpp; both run paths).
+void apply_stochastic_options(const options& o, deis::multistep_options& mo);
 
 /// The end of every run (run.cpp, shared by run_diffusers): checks the run's status, that it
 /// made `nfe` network calls and that the samples x are finite (failure(exit_run) otherwise,

@@ -16,6 +16,7 @@
 
 #include "deis_sample.hpp"
 #include "interrupt.hpp"
+#include "run_control.hpp"
 #include "support/csv_io.hpp"
 
 namespace deis_sample {
@@ -69,17 +70,13 @@ deis::model_output parse_output(const std::string& s) {
 }
 
 // The mixture's exact model, told the network's timestep (for a discrete schedule the training
-// timestep tau, for flow matching 1000 t, mapped back by `map`), as a diffusers network is;
-// counts its calls and stops the run (throws `interrupted`) once a signal has arrived.
+// timestep tau, for flow matching 1000 t, mapped back by `map`), as a diffusers network is.
 template <class Schedule>
 struct timestep_mixture {
     deis::gmm_model<Schedule> model;
     deis::timestep_map map;
-    long long calls = 0;
     template <class Scalar>
     void operator()(const deis::state<Scalar>& x, double tau, deis::state<Scalar>& out) {
-        throw_if_interrupted(stage::sampling, calls);
-        ++calls;
         model(x, (tau - map.offset) / map.scale, out);
     }
 };
@@ -141,6 +138,9 @@ void run_setting(const options& o, const Schedule& sch, setting st, problem p) {
     deis::sample_result r;
     int nfe = 0;
     const deis::timestep_map* shown = st.discrete ? &st.map : nullptr;
+    int calls_per_step = 1;
+    progress_report progress(o.progress, steps);
+    run_observer observer{&progress};  // --progress, and a signal stops the run within one step
     try {
         throw_if_interrupted(stage::setup);
         if (o.method == "rk") {
@@ -149,6 +149,7 @@ void run_setting(const options& o, const Schedule& sch, setting st, problem p) {
                 deis::rk_options ro;
                 ro.output = st.output;
                 ro.invert = o.invert;
+                calls_per_step = tableau::stages;
                 const deis::rk_solver<tableau> solver = [&] {
                     try {
                         return deis::rk_solver<tableau>(sch, st.grid, ro);
@@ -157,7 +158,8 @@ void run_setting(const options& o, const Schedule& sch, setting st, problem p) {
                     }
                 }();
                 if (o.print_grid) print_grid(call_times(solver, x.rows()), shown);
-                r = solver.sample(tnet, x);
+                deis::rk_workspace<deis::state<Scalar>> ws(solver, x);
+                r = solver.sample(tnet, x, ws, observer);
                 nfe = solver.nfe();
             });
         } else {
@@ -181,6 +183,7 @@ void run_setting(const options& o, const Schedule& sch, setting st, problem p) {
             }
             mo.output = st.output;
             mo.invert = o.invert;
+            apply_stochastic_options(o, mo);
             const deis::multistep_solver solver = [&] {
                 try {
                     return deis::multistep_solver(sch, st.grid, mo);
@@ -189,13 +192,17 @@ void run_setting(const options& o, const Schedule& sch, setting st, problem p) {
                 }
             }();
             if (o.print_grid) print_grid(call_times(solver, x.rows()), shown);
-            r = solver.sample(tnet, x);
+            deis::multistep_workspace<deis::state<Scalar>> ws(solver, x);
+            r = solver.sample(tnet, x, ws, observer);
             nfe = solver.nfe();
         }
+        progress.finish(r.ok());
+        if (r.status == deis::status::cancelled)
+            throw interrupted{int(received_signal), stage::sampling, (long long)(r.steps) * calls_per_step};
         check_and_write(o, r, nfe, steps, x);
     } catch (const interrupted& i) {
-        throw failure(128 + i.signal, std::string("interrupted by ") + signal_name(i.signal) + "; no output written",
-                      false);
+        progress.finish(false);
+        throw failure(128 + i.signal, describe_interruption(i, steps, calls_per_step), false);
     }
     std::cout << "nfe=" << r.nfe << '\n';
 }

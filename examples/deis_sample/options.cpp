@@ -70,6 +70,17 @@ bool is_sigma_name(const std::string& s) {
     return s == "karras" || s == "exponential" || s == "ays-sd15" || s == "ays-sdxl";
 }
 
+// --sigma-min and --sigma-max of the ve and edm schedules: finite, min_sigma <= min < max <= max_sigma.
+void check_sigma_range(const options& o) {
+    require_finite("--sigma-min", o.sigma_min);
+    require_finite("--sigma-max", o.sigma_max);
+    if (!(o.sigma_min >= min_sigma)) usage_error("--sigma-min = " + num(o.sigma_min) + " must be >= " + num(min_sigma));
+    if (!(o.sigma_max > o.sigma_min))
+        usage_error("--sigma-max = " + num(o.sigma_max) + " must be greater than --sigma-min = " + num(o.sigma_min));
+    if (!(o.sigma_max <= max_sigma))
+        usage_error("--sigma-max = " + num(o.sigma_max) + " must be <= " + num(max_sigma));
+}
+
 // The options of flow matching and EDM (--schedule flow/edm, --flow-shift, --sigmas,
 // --t-end 0): their ranges and the defaults they set. Runs before the rest of validate.
 void validate_flow_edm(options& o, const given& g) {
@@ -86,15 +97,7 @@ void validate_flow_edm(options& o, const given& g) {
     if (o.schedule == "edm") {
         if (!g.sigma_min) o.sigma_min = edm_sigma_min;
         if (!g.sigma_max) o.sigma_max = edm_sigma_max;
-        require_finite("--sigma-min", o.sigma_min);
-        require_finite("--sigma-max", o.sigma_max);
-        if (!(o.sigma_min >= min_sigma))
-            usage_error("--sigma-min = " + num(o.sigma_min) + " must be >= " + num(min_sigma));
-        if (!(o.sigma_max > o.sigma_min))
-            usage_error("--sigma-max = " + num(o.sigma_max) +
-                        " must be greater than --sigma-min = " + num(o.sigma_min));
-        if (!(o.sigma_max <= max_sigma))
-            usage_error("--sigma-max = " + num(o.sigma_max) + " must be <= " + num(max_sigma));
+        check_sigma_range(o);
         // t = sigma: from sigma-max down to sigma-min unless --t-max / --t-end say otherwise
         if (!g.t_max) o.t_max = o.sigma_max;
         if (!g.t_end) o.t_end = o.sigma_min;
@@ -145,15 +148,7 @@ void validate(options& o, const given& g) {
             usage_error("--beta-max = " + num(o.beta_max) + " must be <= " + num(max_beta) +
                         " (alpha(1) would leave the normal doubles)");
     } else if (o.schedule == "ve") {
-        require_finite("--sigma-min", o.sigma_min);
-        require_finite("--sigma-max", o.sigma_max);
-        if (!(o.sigma_min >= min_sigma))
-            usage_error("--sigma-min = " + num(o.sigma_min) + " must be >= " + num(min_sigma));
-        if (!(o.sigma_max > o.sigma_min))
-            usage_error("--sigma-max = " + num(o.sigma_max) +
-                        " must be greater than --sigma-min = " + num(o.sigma_min));
-        if (!(o.sigma_max <= max_sigma))
-            usage_error("--sigma-max = " + num(o.sigma_max) + " must be <= " + num(max_sigma));
+        check_sigma_range(o);
     }
 
     if (!g.t_max && vp) o.t_max = o.schedule == "vp-cosine" ? 0.9946 : 1.0;

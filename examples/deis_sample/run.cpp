@@ -1,7 +1,5 @@
 // deis-sample: the run. The mixture's exact eps plays the network; the solver is built for
 // the grid, run on the noise, and the samples are written to --out.
-#include <unistd.h>
-
 #include <deis/calibrate.hpp>
 #include <deis/deis.hpp>
 #include <fstream>
@@ -16,6 +14,7 @@
 
 #include "deis_sample.hpp"
 #include "interrupt.hpp"
+#include "run_control.hpp"
 #include "support/csv_io.hpp"
 
 namespace deis_sample {
@@ -153,18 +152,6 @@ std::string describe_failure(const deis::sample_result& r, int steps) {
            std::to_string(r.steps + 1) + " of " + std::to_string(steps) + ")";
 }
 
-// The one line for an interrupted run, with the step it stopped at.
-std::string describe_interruption(const interrupted& i, int steps, int calls_per_step) {
-    const std::string of = " of " + std::to_string(steps);
-    std::string where;
-    switch (i.where) {
-        case stage::setup: where = "during the set-up, before step 1" + of; break;
-        case stage::sampling: where = "at step " + std::to_string(i.calls / calls_per_step + 1) + of; break;
-        case stage::writing: where = "while writing the output, after step " + std::to_string(steps) + of; break;
-    }
-    return std::string("interrupted by ") + signal_name(i.signal) + " " + where + "; no output written";
-}
-
 // The grid of --sigmas: the list's levels, or the named ones (Karras and exponential from
 // rho(t-max) down to rho(t-end), Align Your Steps as published), converted by sigma_grid.
 // Throws std::invalid_argument from the library.
@@ -179,60 +166,6 @@ std::vector<double> sigma_option_grid(const options& o, const Schedule& sch) {
 }
 
 // --- run control: the observer of the run (stopping on a signal, --progress) ---------------
-
-// Progress on stderr: on a terminal a bar redrawn in place whenever the whole percentage
-// changes; otherwise one line each time another tenth of the steps is done. finish() ends it.
-class progress_report {
-public:
-    progress_report(bool on, int steps) : on_(on), tty_(on && isatty(STDERR_FILENO) == 1), steps_(steps) {}
-
-    void steps_done(int done) {
-        if (!on_) return;
-        const int pct = int((long long)(done) * 100 / steps_);
-        if (tty_) {
-            if (pct == shown_) return;
-            shown_ = pct;
-            const int filled = pct / 5;
-            std::cerr << "\r[" << std::string(std::size_t(filled), '#') << std::string(std::size_t(20 - filled), ' ')
-                      << "] " << pct << "% (step " << done << " of " << steps_ << ")" << std::flush;
-            drawn_ = true;
-        } else if (pct / 10 > shown_ / 10 || (done == steps_ && shown_ < 100)) {
-            shown_ = pct;
-            std::cerr << "deis-sample: " << pct << "% (" << done << " of " << steps_ << " steps)\n";
-        }
-    }
-    // after the run: 100% when it completed, and the bar's line ended either way
-    void finish(bool completed) {
-        if (!on_) return;
-        if (completed) steps_done(steps_);
-        if (drawn_) std::cerr << "\n";
-        drawn_ = false;
-    }
-
-private:
-    bool on_, tty_, drawn_ = false;
-    int steps_, shown_ = 0;
-};
-
-// The observer of every run: stops it (status cancelled) once SIGINT or SIGTERM has arrived,
-// and reports progress. Called after each network call at a grid time (deis::step_info), so a
-// signal stops the run within one step.
-struct run_observer {
-    progress_report* progress;
-    template <class S>
-    bool operator()(const deis::step_info<S>& info) {
-        if (received_signal != 0) return false;
-        progress->steps_done(info.step);
-        return true;
-    }
-};
-
-// The stochastic options of the command line in the solver's options.
-void apply_stochastic_options(const options& o, deis::multistep_options& mo) {
-    mo.eta = o.eta;
-    mo.sde = o.sde;
-    mo.seed = o.seed;
-}
 
 // The calibration batch of --grid optimized is drawn from --seed XOR this constant: a stream
 // of its own, apart from the noise of a stochastic run with the same seed.
@@ -357,6 +290,12 @@ void run_on(const options& o, const Schedule& sch, problem p) {
 }
 
 }  // namespace
+
+void apply_stochastic_options(const options& o, deis::multistep_options& mo) {
+    mo.eta = o.eta;
+    mo.sde = o.sde;
+    mo.seed = o.seed;
+}
 
 template <class Scalar>
 void check_and_write(const options& o, const deis::sample_result& r, int nfe, int steps,

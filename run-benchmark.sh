@@ -3,11 +3,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-if [[ ! -f bench/deis_bench.cpp ]]; then
-  echo "run-benchmark.sh: bench/deis_bench.cpp does not exist yet, so there is no deis-bench to run." >&2
-  exit 1
-fi
-
 bash scripts/deps.sh
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release \
   -DDEIS_BUILD_TESTS=OFF -DDEIS_BUILD_EXAMPLES=OFF -DDEIS_BUILD_BENCH=ON

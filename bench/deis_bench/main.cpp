@@ -33,6 +33,7 @@
 
 #include "../bench_support.hpp"
 #include "problems.hpp"
+#include "report.hpp"
 #include "records.hpp"
 #include "runs.hpp"
 #include "stochastic.hpp"
@@ -154,6 +155,19 @@ int bench_main(int argc, char** argv) {
         info.baseline = "euler";
         const deis::gmm_model<deis::flow_matching> net(*mix, sch, deis::model_output::velocity);
         return run(cfg, sch, net, deis::model_output::velocity, *mix, 1.0, 1e-3, x_T, info);
+    }
+    if (cfg.case_name == "ring2d" && cfg.mixture_file.empty()) {
+        // the peers' numbers: the --check-reference directory's, else the source tree's tests/data
+        const fs::path peers = fs::path(cfg.check_dir.empty() ? DEIS_BENCH_REFERENCE_DIR : cfg.check_dir) /
+                               "gmm2d_results.csv";
+        if (fs::exists(peers)) {
+            info.peer_best = best_peer_medians(peers.string());
+            info.peer_note = "the lowest median error of any row of " + peers.string() +
+                             " (official DEIS, DPM-Solver, UniPC) at that NFE, on the 1000 x_T of gmm2d_xT.csv" +
+                             (cfg.check_dir.empty() ? "; the rows above ran on other samples of the same prior "
+                                                      "(--check-reference for the same x_T)"
+                                                    : ", as the rows above");
+        }
     }
     const deis::vp_linear sch(0.1, 20.0, 1.0);
     info.lines.push_back("schedule: VP linear, beta_min = 0.1, beta_max = 20, from T = 1 to t_end = 1e-3");

@@ -8,6 +8,7 @@
 #include <deis/multistep.hpp>
 #include <deis/grid.hpp>
 #include <optional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -79,6 +80,10 @@ struct problem_info {
     std::string baseline;          // a solver the others are compared with ("": none)
     // solvers left out because they cannot start at the problem's first time (name, why)
     std::vector<std::pair<std::string, std::string>> not_run;
+    // the ring only: the best median error of any row of gmm2d_results.csv (the official DEIS,
+    // DPM-Solver, UniPC) at each NFE, and where those numbers come from ("": no peers)
+    std::map<int, double> peer_best;
+    std::string peer_note;
 };
 
 // v in scientific notation with `digits` decimals; "-" when v is not finite.

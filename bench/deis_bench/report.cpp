@@ -193,6 +193,25 @@ std::string markdown_report(const problem_info& info, const std::vector<run_reco
         row("ratio recommended / best", "recommended", true);
         row("recommended+calibrated", "recommended+calibrated", false);
         row("ratio calibrated / best", "recommended+calibrated", true);
+        if (!info.peer_best.empty()) {
+            // the peers: recommended (and calibrated) against the best peer where the table has the NFE
+            auto peer_row = [&](const std::string& title, const std::string& solver) {
+                md << "| " << title << " |";
+                for (int b : budgets) {
+                    const auto p = info.peer_best.find(b);
+                    const run_record* r = solver.empty() ? nullptr : find_run(rs, solver, "rec", b);
+                    if (p == info.peer_best.end() || (!solver.empty() && (!r || !r->ok())))
+                        md << " - |";
+                    else
+                        md << ' ' << sci(solver.empty() ? p->second : r->err.median / p->second) << " |";
+                }
+                md << '\n';
+            };
+            peer_row("best peer (gmm2d_results.csv)", "");
+            peer_row("ratio recommended / best peer", "recommended");
+            peer_row("ratio calibrated / best peer", "recommended+calibrated");
+            md << "\nbest peer: " << info.peer_note << '\n';
+        }
     }
 
     // each solver on its best grid, as in nfe_vs_error.png
@@ -308,6 +327,15 @@ std::string our_solver(const reference_row& r) {
 }
 
 }  // namespace
+
+std::map<int, double> best_peer_medians(const std::string& results_csv) {
+    std::map<int, double> best;
+    for (const auto& r : read_reference_results(results_csv)) {
+        const auto it = best.find(r.nfe);
+        if (it == best.end() || r.median < it->second) best[r.nfe] = r.median;
+    }
+    return best;
+}
 
 check_outcome check_against_reference(const std::string& dir, const Eigen::MatrixXd& ref,
                                       const std::vector<run_record>& rs) {

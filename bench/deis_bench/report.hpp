@@ -3,6 +3,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ const run_record* find_run(const std::vector<run_record>& rs, const std::string&
 std::string markdown_report(const problem_info& info, const std::vector<run_record>& rs,
                             const std::vector<solver_spec>& solvers, const std::vector<grid_spec>& grids,
                             const std::vector<int>& budgets);
+
+// The best (smallest) median error of any row of a gmm2d_results.csv at each NFE.
+std::map<int, double> best_peer_medians(const std::string& results_csv);
 
 void write_csv(const std::string& path, const std::string& case_name, const std::vector<run_record>& rs);
 

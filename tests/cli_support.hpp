@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -334,6 +335,34 @@ inline void require_failure(const cli_result& r, int code, const std::vector<std
         INFO("must mention: " << m);
         CHECK(r.err.find(m) != std::string::npos);
     }
+}
+
+/// A signal a test sends, with its name and the exit code it must give (128 + signal).
+struct signal_case {
+    int signal;
+    const char* name;
+    int code;
+};
+
+inline const signal_case signals[] = {{SIGINT, "SIGINT", exit_sigint}, {SIGTERM, "SIGTERM", exit_sigterm}};
+
+/// The elapsed seconds since t0.
+inline double since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// What every interrupted run must show: the exit code, nothing on stdout, one line on stderr
+// of the form `pattern` (a regular expression), nothing in out/.
+inline void require_interrupted(const cli_result& r, const signal_case& sc, const std::string& pattern,
+                                const scratch& s) {
+    INFO("stderr: " << r.err);
+    CHECK(r.signal == 0);  // it exited, it was not killed
+    CHECK(r.code == sc.code);
+    CHECK(r.out.empty());
+    CHECK(count_lines(r.err) == 1);
+    CHECK(std::regex_match(r.err, std::regex("deis-sample: interrupted by " + std::string(sc.name) + " " + pattern +
+                                             "; no output written\n")));
+    CHECK(s.out_files().empty());  // no output, no temporary
 }
 
 // The valid inputs the bad-input cases start from: a 2-D mixture of two components and

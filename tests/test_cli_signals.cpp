@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -23,37 +22,6 @@
 #include "cli_support.hpp"
 
 using namespace deis_cli_test;
-
-namespace {
-
-struct signal_case {
-    int signal;
-    const char* name;
-    int code;
-};
-
-const signal_case signals[] = {{SIGINT, "SIGINT", exit_sigint}, {SIGTERM, "SIGTERM", exit_sigterm}};
-
-// The elapsed seconds since t0.
-double since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// What every interrupted run must show: the exit code, nothing on stdout, one line on stderr
-// of the form `pattern` (a regular expression), nothing in out/.
-void require_interrupted(const cli_result& r, const signal_case& sc, const std::string& pattern,
-                         const scratch& s) {
-    INFO("stderr: " << r.err);
-    CHECK(r.signal == 0);  // it exited, it was not killed
-    CHECK(r.code == sc.code);
-    CHECK(r.out.empty());
-    CHECK(count_lines(r.err) == 1);
-    CHECK(std::regex_match(r.err, std::regex("deis-sample: interrupted by " + std::string(sc.name) + " " + pattern +
-                                             "; no output written\n")));
-    CHECK(s.out_files().empty());  // no output, no temporary
-}
-
-}  // namespace
 
 TEST_CASE("deis-sample: a signal stops a long run (10^6 steps) with nothing left behind", "[cli][signal]") {
     // The brief's scenario: 10^6 steps on the reference noise (about a minute of work), the

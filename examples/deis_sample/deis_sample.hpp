@@ -67,7 +67,7 @@ struct options {
     std::vector<double> sigma_list;   ///< --sigmas LIST: the noise levels (empty for a NAME)
 
     // Stochastic sampling and run control (options.cpp: add_stochastic_options and
-    // check_stochastic_options; run.cpp: apply_stochastic_options and run_observer).
+    // check_stochastic_options; run.cpp: apply_stochastic_options; run_control.hpp).
     double eta = 0.0;            ///< --eta, DDIM only
     bool sde = false;            ///< --sde: the SDE form (data prediction, tab or rhoab, orders 0-2)
     std::uint64_t seed = 2022;   ///< --seed of the noise of a stochastic run
@@ -114,6 +114,10 @@ problem read_inputs(const options& o);
 /// Runs the solver on the noise and writes the samples to --out; prints nfe=<calls> on
 /// stdout. Throws failure (exit_usage, exit_run, exit_write, or 128 + signal).
 void run(const options& o, problem p);
+
+/// The model output named by --model-output (validated: eps, x0, v, score, velocity; run.cpp;
+/// both run paths).
+deis::model_output parse_output(const std::string& s);
 
 /// --eta, --sde and --seed into the solver's options (run.cpp; both run paths).
 void apply_stochastic_options(const options& o, deis::multistep_options& mo);

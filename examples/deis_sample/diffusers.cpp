@@ -62,13 +62,6 @@ void read_diffusers_inputs(const options& o, problem& p) {
 
 namespace {
 
-deis::model_output parse_output(const std::string& s) {
-    if (s == "x0") return deis::model_output::x0;
-    if (s == "v") return deis::model_output::v;
-    if (s == "score") return deis::model_output::score;
-    return deis::model_output::eps;
-}
-
 // The mixture's exact model, told the network's timestep (for a discrete schedule the training
 // timestep tau, for flow matching 1000 t, mapped back by `map`), as a diffusers network is.
 template <class Schedule>
@@ -138,9 +131,7 @@ void run_setting(const options& o, const Schedule& sch, setting st, problem p) {
     deis::sample_result r;
     int nfe = 0;
     const deis::timestep_map* shown = st.discrete ? &st.map : nullptr;
-    int calls_per_step = 1;
-    progress_report progress(o.progress, steps);
-    run_observer observer{&progress};  // --progress, and a signal stops the run within one step
+    run_control control(o.progress, steps);  // --progress, and a signal stops the run within one step
     try {
         throw_if_interrupted(stage::setup);
         if (o.method == "rk") {
@@ -149,7 +140,7 @@ void run_setting(const options& o, const Schedule& sch, setting st, problem p) {
                 deis::rk_options ro;
                 ro.output = st.output;
                 ro.invert = o.invert;
-                calls_per_step = tableau::stages;
+                control.calls_per_step = tableau::stages;
                 const deis::rk_solver<tableau> solver = [&] {
                     try {
                         return deis::rk_solver<tableau>(sch, st.grid, ro);
@@ -159,7 +150,7 @@ void run_setting(const options& o, const Schedule& sch, setting st, problem p) {
                 }();
                 if (o.print_grid) print_grid(call_times(solver, x.rows()), shown);
                 deis::rk_workspace<deis::state<Scalar>> ws(solver, x);
-                r = solver.sample(tnet, x, ws, observer);
+                r = solver.sample(tnet, x, ws, control.observer);
                 nfe = solver.nfe();
             });
         } else {
@@ -193,16 +184,13 @@ void run_setting(const options& o, const Schedule& sch, setting st, problem p) {
             }();
             if (o.print_grid) print_grid(call_times(solver, x.rows()), shown);
             deis::multistep_workspace<deis::state<Scalar>> ws(solver, x);
-            r = solver.sample(tnet, x, ws, observer);
+            r = solver.sample(tnet, x, ws, control.observer);
             nfe = solver.nfe();
         }
-        progress.finish(r.ok());
-        if (r.status == deis::status::cancelled)
-            throw interrupted{int(received_signal), stage::sampling, (long long)(r.steps) * calls_per_step};
+        control.steps_ended(r);
         check_and_write(o, r, nfe, steps, x);
     } catch (const interrupted& i) {
-        progress.finish(false);
-        throw failure(128 + i.signal, describe_interruption(i, steps, calls_per_step), false);
+        throw control.interruption(i);
     }
     std::cout << "nfe=" << r.nfe << '\n';
 }

@@ -19,8 +19,6 @@
 
 namespace deis_sample {
 
-namespace {
-
 deis::model_output parse_output(const std::string& s) {
     if (s == "velocity") return deis::model_output::velocity;
     if (s == "x0") return deis::model_output::x0;
@@ -29,9 +27,11 @@ deis::model_output parse_output(const std::string& s) {
     return deis::model_output::eps;
 }
 
+namespace {
+
 // The mixture's exact eps, returned as the quantity `output` names, with x = alpha x0 + sigma eps,
 // v = alpha eps - sigma x0 and score = -eps/sigma. A Network (deis/common.hpp). (A signal is
-// seen by the run's observer, run_observer below, after every network call.)
+// seen by the run's observer, run_control.hpp, after every network call.)
 //
 // With a velocity output (alpha' x0 + sigma' eps), and on flow matching and EDM (whose ends
 // alpha = 0 and sigma = 0 the conversions from eps would divide by), the output is instead
@@ -189,9 +189,8 @@ void run_in(const options& o, const Schedule& sch, problem p) {
         p.noise.resize(0, 0);
     }
     deis::sample_result r;
-    int nfe = 0, calls_per_step = 1;
-    progress_report progress(o.progress, o.steps);
-    run_observer observer{&progress};
+    int nfe = 0;
+    run_control control(o.progress, o.steps);
 
     try {
         throw_if_interrupted(stage::setup);
@@ -249,10 +248,10 @@ void run_in(const options& o, const Schedule& sch, problem p) {
                 using tableau = decltype(tab);
                 deis::rk_options ro;
                 ro.output = output;
-                calls_per_step = tableau::stages;
+                control.calls_per_step = tableau::stages;
                 const deis::rk_solver<tableau> solver(setup_sch, std::move(grid), ro);
                 deis::rk_workspace<deis::state<Scalar>> ws(solver, x);
-                r = solver.sample(net, x, ws, observer);
+                r = solver.sample(net, x, ws, control.observer);
                 nfe = solver.nfe();
             });
         } else {
@@ -266,16 +265,13 @@ void run_in(const options& o, const Schedule& sch, problem p) {
                 }
             }();
             deis::multistep_workspace<deis::state<Scalar>> ws(solver, x);
-            r = solver.sample(net, x, ws, observer);
+            r = solver.sample(net, x, ws, control.observer);
             nfe = solver.nfe();
         }
-        progress.finish(r.ok());
-        if (r.status == deis::status::cancelled)
-            throw interrupted{int(received_signal), stage::sampling, (long long)(r.steps) * calls_per_step};
+        control.steps_ended(r);
         check_and_write(o, r, nfe, o.steps, x);
     } catch (const interrupted& i) {
-        progress.finish(false);
-        throw failure(128 + i.signal, describe_interruption(i, o.steps, calls_per_step), false);
+        throw control.interruption(i);
     }
     std::cout << "nfe=" << r.nfe << '\n';
 }

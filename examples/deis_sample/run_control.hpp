@@ -1,6 +1,6 @@
 // deis-sample: the control of a run while it steps, shared by both run paths (run.cpp and
 // diffusers.cpp): --progress on stderr, the observer that stops the run on a signal, and the
-// one line that says where an interrupted run stopped.
+// one line that says where an interrupted run stopped (run_control bundles the three).
 #pragma once
 
 #include <unistd.h>
@@ -9,6 +9,7 @@
 #include <iostream>
 #include <string>
 
+#include "deis_sample.hpp"
 #include "interrupt.hpp"
 
 namespace deis_sample {
@@ -60,16 +61,47 @@ struct run_observer {
     }
 };
 
-// The one line for an interrupted run, with the step it stopped at.
-inline std::string describe_interruption(const interrupted& i, int steps, int calls_per_step) {
-    const std::string of = " of " + std::to_string(steps);
-    std::string where;
-    switch (i.where) {
-        case stage::setup: where = "during the set-up, before step 1" + of; break;
-        case stage::sampling: where = "at step " + std::to_string(i.calls / calls_per_step + 1) + of; break;
-        case stage::writing: where = "while writing the output, after step " + std::to_string(steps) + of; break;
+// The control of one run of `steps` steps, the same on both run paths: the progress report,
+// the observer to pass to sample(), and the end of the run when a signal stopped it.
+//   run_control control(o.progress, steps);
+//   try { ...; r = solver.sample(net, x, ws, control.observer); control.steps_ended(r); ... }
+//   catch (const interrupted& i) { throw control.interruption(i); }
+class run_control {
+public:
+    run_control(bool progress, int steps) : progress_(progress, steps), steps_(steps) {}
+    run_control(const run_control&) = delete;
+    run_control& operator=(const run_control&) = delete;
+
+    int calls_per_step = 1;  ///< network calls a step (rk: the tableau's stages)
+    run_observer observer{&progress_};
+
+    /// After sample(): ends the progress report (at 100% when the run completed); a run the
+    /// observer stopped (status cancelled) throws `interrupted` at the step it reached.
+    void steps_ended(const deis::sample_result& r) {
+        progress_.finish(r.ok());
+        if (r.status == deis::status::cancelled)
+            throw interrupted{int(received_signal), stage::sampling, (long long)(r.steps) * calls_per_step};
     }
-    return std::string("interrupted by ") + signal_name(i.signal) + " " + where + "; no output written";
-}
+
+    /// The failure an interruption ends the program with: exit code 128 + signal and one line
+    /// saying where the run stopped (the progress line ended first).
+    failure interruption(const interrupted& i) {
+        progress_.finish(false);
+        const std::string of = " of " + std::to_string(steps_);
+        std::string where;
+        switch (i.where) {
+            case stage::setup: where = "during the set-up, before step 1" + of; break;
+            case stage::sampling: where = "at step " + std::to_string(i.calls / calls_per_step + 1) + of; break;
+            case stage::writing: where = "while writing the output, after step " + std::to_string(steps_) + of; break;
+        }
+        return failure(128 + i.signal,
+                       std::string("interrupted by ") + signal_name(i.signal) + " " + where + "; no output written",
+                       false);
+    }
+
+private:
+    progress_report progress_;
+    int steps_;
+};
 
 }  // namespace deis_sample

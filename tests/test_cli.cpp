@@ -631,6 +631,26 @@ TEST_CASE("deis-sample: --method recommended is deis::recommended_options for th
             CHECK(read(s.out_path("r.csv")) == read(s.out_path("t.csv")));
         }
     }
+    SECTION("VE at 20 steps: tAB3, data prediction, corrector, on the VP-linear clock") {
+        // deis::recommended_options on VE with h = 8.51 / 20 = 0.43 (below 0.65): the VP rule,
+        // tAB on tab_clock::vp_linear (--clock vp)
+        const args_t ve = set(set(set(in.base(), "--schedule", "ve"), "--grid", "recommended"), "--steps", "20");
+        require_success(s.run(set(set(ve, "--method", "recommended"), "--out", s.out_path("r.csv"))), 20);
+        const args_t tab3 = add(ve, {"--order", "3", "--predict", "data", "--corrector"});
+        require_success(s.run(add(set(tab3, "--out", s.out_path("t.csv")), {"--clock", "vp"})), 20);
+        require_success(s.run(add(set(tab3, "--out", s.out_path("u.csv")), {"--clock", "t"})), 20);
+        CHECK(read(s.out_path("r.csv")) == read(s.out_path("t.csv")));
+        CHECK(read(s.out_path("r.csv")) != read(s.out_path("u.csv")));  // the clock is used
+    }
+    SECTION("--clock needs --method tab") {
+        for (const char* m : {"rhoab", "ddim", "recommended"}) {
+            const cli_result r = s.run(add(set(b, "--method", m), {"--clock", "vp"}));
+            CHECK(r.code == exit_usage);
+            CHECK(count_lines(r.err) == 1);
+            CHECK(r.err.find("--clock") != std::string::npos);
+            CHECK(s.out_files().empty());
+        }
+    }
     SECTION("--order is rejected") {
         const cli_result r = s.run(add(b, {"--order", "2"}));
         CHECK(r.code == exit_usage);

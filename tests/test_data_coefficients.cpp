@@ -145,11 +145,14 @@ ld integrate(F f, ld u0, ld u1, const std::vector<ld>& kinks, ld& error) {
 // coefficient.
 template <class Schedule>
 double check_data_coefficients(const Schedule& sch, const independent_schedule& def, const std::vector<double>& grid,
-                               multistep_method method, int order) {
+                               multistep_method method, int order, bool vp_clock = false) {
     auto opt = deis_test::options(method, order, true, prediction::data);
     opt.output = deis::model_output::x0;  // defined at alpha = 0 too; the coefficients do not depend on it
+    if (vp_clock) opt.clock = deis::tab_clock::vp_linear;
     const deis::multistep_solver solver(sch, grid, opt);
     const bool rhoab = method == multistep_method::rhoab;
+    // tab_clock::vp_linear: the polynomial's variable is the time of vp_linear(0.1, 20) at rho
+    const auto clock = vp_linear_def().t_of_rho;
     const std::size_t nodes = grid.size();
     std::vector<ld> alpha(nodes), sigma(nodes), u(nodes), var(nodes);
     for (std::size_t k = 0; k < nodes; ++k) {
@@ -157,20 +160,20 @@ double check_data_coefficients(const Schedule& sch, const independent_schedule& 
         alpha[k] = def.alpha(t);
         sigma[k] = def.sigma(t);
         u[k] = sigma[k] == 0 ? std::numeric_limits<ld>::infinity() : alpha[k] / sigma[k];
-        var[k] = rhoab ? sigma[k] / alpha[k] : t;
+        var[k] = rhoab ? sigma[k] / alpha[k] : vp_clock ? clock(sigma[k] / alpha[k]) : t;
         // the definitions written here are the library's schedules, to rounding: a few ulps,
         // or ~1e-16 absolute where alpha = cos(theta) nears its zero (vp_cosine at t = 0.9946,
         // alpha = 8e-3: measured 3e-14 relative)
         CHECK(std::abs(double(alpha[k]) - sch.alpha(grid[k])) <= 1e-13 * double(alpha[k]));
         CHECK(std::abs(double(sigma[k]) - sch.sigma(grid[k])) <= 1e-13 * double(sigma[k]));
     }
-    auto tau = [&](ld uu) { return rhoab ? 1 / uu : def.t_of_rho(1 / uu); };
+    auto tau = [&](ld uu) { return rhoab ? 1 / uu : vp_clock ? clock(1 / uu) : def.t_of_rho(1 / uu); };
 
     double worst = 0.0;
     REQUIRE(solver.table().size() + 1 == nodes);
     for (std::size_t k = 0; k + 1 < nodes; ++k) {
         const auto& row = solver.table()[k];
-        CAPTURE(def.name, rhoab, order, k, row.order, row.corrector_order, grid[k], grid[k + 1]);
+        CAPTURE(def.name, rhoab, vp_clock, order, k, row.order, row.corrector_order, grid[k], grid[k + 1]);
         REQUIRE(row.order == std::min(int(k), order));
         // the state's coefficient: a ratio of two sigmas, a few ulps
         CHECK(std::abs(row.x_coef - double(sigma[k + 1] / sigma[k])) <= 1e-14 * double(sigma[k + 1] / sigma[k]));
@@ -275,6 +278,98 @@ TEST_CASE("data-prediction coefficients equal an independent fine quadrature in 
     const deis::edm s{};
     check_all(s, edm_def(),
               {deis::power_rho_grid(s, 10, 80.0, 0.002, 7.0), deis::power_rho_grid(s, 10, 80.0, 0.0, 7.0)});
+}
+
+// ---- tAB on the VP-linear clock (tab_clock::vp_linear) ---------------------------------------
+
+TEST_CASE("tAB on the VP-linear clock: coefficients equal the independent quadrature in that variable",
+          "[coefficients][data][clock]") {
+    auto check = [](const auto& sch, const independent_schedule& def, const std::vector<double>& grid) {
+        for (int order = 0; order <= 3; ++order) {
+            const double worst = check_data_coefficients(sch, def, grid, multistep_method::tab, order, true);
+            INFO(def.name << " tab" << order << " on the VP-linear clock: worst " << worst);
+            CHECK(worst <= 1e-13);  // as in check_data_coefficients
+        }
+    };
+    const deis::ve v{};
+    check(v, ve_def(), deis::recommended_grid(v, 12));
+    check(v, ve_def(), deis::log_rho_grid(v, 8, 1.0, 1e-3));
+    const deis::edm e{};
+    check(e, edm_def(), deis::power_rho_grid(e, 10, 80.0, 0.002, 7.0));
+    check(e, edm_def(), deis::power_rho_grid(e, 10, 80.0, 0.0, 7.0));  // to sigma = 0: the limit row
+}
+
+TEST_CASE("tAB on the VP-linear clock: on VE the steps of tAB on vp_linear with the same rho, x scaled by alpha",
+          "[coefficients][data][clock]") {
+    // x_vp = alpha_vp x_ve for the same rho (DESIGN.md section 2: the ODE depends on rho only),
+    // so x_ve' = (a_k/a_{k+1}) x_vp-coefficient x_ve + (c_vp/a_{k+1}) h: x_coef_ve = x_coef_vp
+    // a_k/a_{k+1}, c_ve = c_vp/a_{k+1}, and the same for the corrector's d.
+    const deis::ve v{};
+    const deis::vp_linear p{};
+    const std::vector<double> g_ve = deis::log_rho_grid(v, 12, 1.0, 1e-3);
+    std::vector<double> g_vp;
+    for (double t : g_ve) g_vp.push_back(p.t_from_rho(v.rho(t)));
+    for (bool corrector : {false, true}) {
+        for (int order = 0; order <= 3; ++order) {
+            auto o = deis_test::options(multistep_method::tab, order, corrector, prediction::data);
+            const deis::multistep_solver sp(p, g_vp, o);
+            o.clock = deis::tab_clock::vp_linear;
+            const deis::multistep_solver sv(v, g_ve, o);
+            for (std::size_t k = 0; k < sv.table().size(); ++k) {
+                const auto &a = sv.table()[k], &b = sp.table()[k];
+                const double ak = p.alpha(g_vp[k]), ak1 = p.alpha(g_vp[k + 1]);
+                CAPTURE(corrector, order, k);
+                REQUIRE(a.order == b.order);
+                REQUIRE(a.corrector_order == b.corrector_order);
+                // the two sides differ by the rounding of rho's round trip through t (a few
+                // ulps), amplified by the Lagrange basis as in check_data_coefficients: 1e-12
+                // relative to the step's largest coefficient
+                CHECK(a.x_coef == Approx(b.x_coef * ak / ak1).epsilon(1e-12));
+                double scale = 0.0;
+                for (int j = 0; j <= b.order; ++j) scale = std::max(scale, std::abs(b.c[std::size_t(j)] / ak1));
+                for (int j = 0; j <= b.order; ++j)
+                    CHECK(std::abs(a.c[std::size_t(j)] - b.c[std::size_t(j)] / ak1) <= 1e-12 * scale);
+                scale = 0.0;
+                for (int j = 0; j <= b.corrector_order; ++j) scale = std::max(scale, std::abs(b.d[std::size_t(j)] / ak1));
+                for (int j = 0; j <= b.corrector_order; ++j)
+                    CHECK(std::abs(a.d[std::size_t(j)] - b.d[std::size_t(j)] / ak1) <= 1e-12 * scale);
+            }
+        }
+    }
+}
+
+TEST_CASE("tAB on the VP-linear clock: the identity on vp_linear(0.1, 20); refused where it cannot apply",
+          "[coefficients][clock]") {
+    const deis::vp_linear p{};
+    const auto g = deis::power_t_grid(p, 10, 1.0, 1e-3, 2.0);
+    for (auto pred : {prediction::noise, prediction::data}) {
+        auto o = deis_test::options(multistep_method::tab, 3, true, pred);
+        const deis::multistep_solver a(p, g, o);
+        o.clock = deis::tab_clock::vp_linear;
+        const deis::multistep_solver b(p, g, o);
+        for (std::size_t k = 0; k < a.table().size(); ++k) {
+            const auto &ra = a.table()[k], &rb = b.table()[k];
+            double scale = 0.0;
+            for (std::size_t j = 0; j < 4; ++j) scale = std::max({scale, std::abs(ra.c[j]), std::abs(ra.d[j])});
+            for (std::size_t j = 0; j < 4; ++j) {
+                CAPTURE(int(pred), k, j, ra.c[j], rb.c[j], ra.d[j], rb.d[j]);
+                // the clock is t itself here, computed back from rho: a few ulps of t, amplified
+                // by the Lagrange basis as above; 1e-12 of the step's largest coefficient
+                CHECK(std::abs(rb.c[j] - ra.c[j]) <= 1e-12 * scale);
+                CHECK(std::abs(rb.d[j] - ra.d[j]) <= 1e-12 * scale);
+            }
+        }
+    }
+    auto o = deis_test::options(multistep_method::rhoab, 2, false, prediction::data);
+    o.clock = deis::tab_clock::vp_linear;
+    CHECK_THROWS_WITH(deis::multistep_solver(p, g, o), Catch::Contains("needs method tab"));
+    // from pure noise (flow matching's t = 1: rho infinite, so is the clock)
+    const deis::flow_matching f{};
+    auto of = deis_test::options(multistep_method::tab, 2, false, prediction::data);
+    of.clock = deis::tab_clock::vp_linear;
+    CHECK_THROWS_WITH(deis::multistep_solver(f, deis::power_t_grid(f, 10, 1.0, 1e-3, 2.0), of),
+                      Catch::Contains("VP-linear clock"));
+    CHECK_NOTHROW(deis::multistep_solver(f, deis::power_t_grid(f, 10, 0.99, 1e-3, 2.0), of));
 }
 
 // ---- rhoAB with data prediction: convergence at the order of its polynomial ----------------

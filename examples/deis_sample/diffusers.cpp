@@ -171,6 +171,7 @@ void run_setting(const options& o, const Schedule& sch, setting st, problem p) {
                 const bool data = o.predict_given ? o.predict == "data" : (st.flow && !o.invert);
                 mo.predict = data ? deis::prediction::data : deis::prediction::noise;
                 mo.corrector = o.corrector;
+                if (o.clock == "vp") mo.clock = deis::tab_clock::vp_linear;
             }
             mo.output = st.output;
             mo.invert = o.invert;

@@ -209,6 +209,8 @@ void validate(options& o, const given& g) {
             usage_error("--order = " + std::to_string(o.order) + " must lie in 0..3 for --method " + o.method);
         if (o.corrector && o.method == "ipndm") usage_error("--corrector is not available for --method ipndm");
     }
+    if (o.clock != "t" && o.method != "tab")
+        usage_error("--clock " + o.clock + " is tAB's polynomial variable: it needs --method tab, not " + o.method);
 }
 
 // --eta, --sde, --seed, --progress: stochastic sampling and run control.
@@ -305,6 +307,11 @@ bool parse_command_line(int argc, char** argv, options& o) {
     auto* o_steps = app.add_option("--steps", o.steps, "(required unless --sigmas LIST) Number of steps, 1..1000000");
     app.add_flag("--float", o.use_float, "Run the solver on float states (files stay double)");
     app.add_flag("--corrector", o.corrector, "Multistep methods except ipndm: add the corrector");
+    app.add_option("--clock", o.clock,
+                   "--method tab: the polynomial's variable, t (the schedule's) or vp (the time of the VP-linear "
+                   "schedule 0.1/20 with the same rho; deis::tab_clock::vp_linear)")
+        ->check(CLI::IsMember({"t", "vp"}))
+        ->capture_default_str();
     auto* o_predict = app.add_option("--predict", o.predict, "Multistep methods: what is extrapolated")
         ->check(CLI::IsMember({"noise", "data"}))
         ->capture_default_str();

@@ -207,6 +207,7 @@ void run_in(const options& o, const Schedule& sch, problem p) {
                 mo.order = o.order;
                 mo.predict = o.predict == "data" ? deis::prediction::data : deis::prediction::noise;
                 mo.corrector = o.corrector;
+                if (o.clock == "vp") mo.clock = deis::tab_clock::vp_linear;
             }
             mo.output = output;
             return mo;

@@ -14,7 +14,11 @@
 // x_{k+1} = (sigma_{k+1}/sigma_k) x_k + sigma_{k+1} integral_{u_k}^{u_{k+1}} x0 du.
 // The solvers replace eps (or x0) by the Lagrange polynomial through the r_k + 1 newest
 // predictions, in t (tAB) or in rho (rhoAB), and integrate its basis once, when the solver
-// is built (see detail/lagrange.hpp).
+// is built (see detail/lagrange.hpp). tAB's variable may instead be the VP-linear clock
+// (tab_clock::vp_linear): the time tau(rho) of the VP-linear schedule (beta 0.1 to 20) with
+// the same rho. The data-prediction integrator depends on the schedule only through rho and
+// the polynomial's variable, so tAB with this clock on a VE or EDM schedule takes, from the
+// same rho grid, the steps of tAB on the VP-linear schedule, up to the scale alpha of x.
 //
 // Ends of the time range. Data prediction may start at alpha = 0 (rho = inf, u = 0: pure
 // noise, t = 1 of flow matching) with tAB, iPNDM or DDIM, and every method may end at sigma = 0
@@ -57,6 +61,7 @@
 #include "deis/detail/schedule_traits.hpp"
 #include "deis/grid.hpp"
 #include "deis/noise.hpp"
+#include "deis/schedule.hpp"
 
 namespace deis {
 
@@ -66,6 +71,17 @@ enum class multistep_method {
     tab,    ///< tAB-DEIS: Lagrange extrapolation in t, orders 0-3
     rhoab,  ///< rhoAB-DEIS: Lagrange extrapolation in rho (with either prediction)
     ipndm   ///< iPNDM: the DDIM coefficient times the classical Adams-Bashforth weights
+};
+
+/// The variable of tAB's Lagrange polynomial (multistep_method::tab only).
+enum class tab_clock {
+    schedule,  ///< the schedule's own t (tAB-DEIS as published)
+    /// tau(rho) = 2L / (0.1 + sqrt(0.01 + 39.8 L)), L = log(1 + rho^2): the time of
+    /// vp_linear(0.1, 20) at which rho is reached. On vp_linear(0.1, 20) it is t itself; on VE
+    /// (t = log sigma up to an affine map) and EDM it runs fast near the data and slowly near
+    /// the noise, as the VP time does. Needs a finite rho at every grid time (no start at pure
+    /// noise).
+    vp_linear
 };
 
 /// Dynamic thresholding of the data prediction (Imagen): for every sample, s is the
@@ -89,6 +105,9 @@ struct multistep_options {
     int final_steps = 0;
     int final_order = 1;
     prediction predict = prediction::noise;
+    /// tAB's polynomial variable (see tab_clock); other values than tab_clock::schedule need
+    /// method tab.
+    tab_clock clock = tab_clock::schedule;
     model_output output = model_output::eps;
     /// Exponential Adams-Moulton corrector, free of network calls: after the predictor gives
     /// x_{k+1}, the network is called there (that call is needed by the next step anyway),
@@ -199,6 +218,8 @@ private:
             detail::fail(where, "final_order", opt_.final_order, "must lie in 0..3");
         if (opt_.corrector && opt_.method == multistep_method::ipndm)
             detail::fail(where, "corrector", "true", "is not available for iPNDM");
+        if (opt_.clock != tab_clock::schedule && opt_.method != multistep_method::tab)
+            detail::fail(where, "clock", "vp_linear", "is tAB's polynomial variable: it needs method tab");
         if (!(opt_.eta >= 0.0 && opt_.eta <= 1.0)) detail::fail(where, "eta", opt_.eta, "must lie in [0, 1]");
         if (opt_.eta > 0.0 && !ddim) detail::fail(where, "eta", opt_.eta, "applies to DDIM only (use sde for the others)");
         if (opt_.sde) {
@@ -236,6 +257,12 @@ private:
             sigma[k] = sch.sigma(grid_[k]);
             rho[k] = sch.rho(grid_[k]);
         }
+        if (opt_.clock == tab_clock::vp_linear)
+            for (std::size_t k = 0; k < nodes; ++k)
+                if (!std::isfinite(rho[k]))
+                    detail::fail(where, "grid[" + std::to_string(k) + "]", grid_[k],
+                                 "has alpha = 0 (rho infinite, and so the VP-linear clock): use clock = "
+                                 "tab_clock::schedule with such a grid");
         // the noise end, when it is pure noise (alpha = 0): only data prediction starts there
         if (alpha.front() == 0.0 && !opt_.invert) {
             if (opt_.method == multistep_method::ddim) data_ = true;  // the same method in the data form
@@ -257,13 +284,15 @@ private:
         data_ = data_ || opt_.predict == prediction::data || stochastic_;
         const bool data = data_;
         const bool rhoab = opt_.method == multistep_method::rhoab;
+        const bool vp_clock = opt_.clock == tab_clock::vp_linear;
+        const vp_linear clock_schedule(0.1, 20.0);
 
         // the integration variable s (rho, or u = alpha/sigma = 1/rho with data prediction),
-        // and the variable of the polynomial (t for tAB, rho for rhoAB)
+        // and the variable of the polynomial (t or the VP-linear clock for tAB, rho for rhoAB)
         std::vector<double> s(nodes), var(nodes);
         for (std::size_t k = 0; k < nodes; ++k) {
             s[k] = data ? (sigma[k] == 0.0 ? inf : alpha[k] / sigma[k]) : rho[k];
-            var[k] = rhoab ? rho[k] : grid_[k];
+            var[k] = rhoab ? rho[k] : vp_clock ? clock_schedule.t_from_rho(rho[k]) : grid_[k];
         }
         conv_.resize(std::size_t(n));
         preview_.resize(std::size_t(n));
@@ -293,7 +322,7 @@ private:
         // unstable.
         auto var_of = [&](double si) {
             const double r = data ? 1.0 / si : si;
-            return rhoab ? r : sch.t_from_rho(r);
+            return rhoab ? r : vp_clock ? clock_schedule.t_from_rho(r) : sch.t_from_rho(r);
         };
 
         // where t(rho) has kinks, in the integration variable, ascending

@@ -45,13 +45,14 @@ double mean_log_rho_step(const Schedule& schedule, const std::vector<double>& gr
     return std::log(schedule.rho(g[i0]) / schedule.rho(g[i1])) / double(i1 - i0);
 }
 
-/// Thresholds of the rule below, in mean log-rho step h (see recommended_options).
+/// Thresholds of the rule below, in mean log-rho step h (see recommended_options); VP and sigma
+/// space share them.
 inline constexpr double recommended_cubic_max_step = 0.75;  ///< VP: cubic predictor at h <= this
 inline constexpr double recommended_rhoab_min_step = 1.0;   ///< VP: rhoAB on the cubic grid above this
 inline constexpr double recommended_rhoab2_min_step = 1.3;  ///< VP: rhoAB order 2 above this
 inline constexpr double recommended_flow_cubic_max_step = 0.7;  ///< flow: cubic predictor at h <= this
-inline constexpr double recommended_sigma_cubic_max_step = 0.5;  ///< VE/EDM: cubic predictor at h <= this
-inline constexpr double recommended_sigma_log_max_step = 0.9;    ///< VE/EDM: power-rho 7 grid for h in (0.5, 0.9]
+inline constexpr double recommended_sigma_karras_min_step = 0.65;  ///< VE/EDM: tAB2 on the Karras grid above this
+inline constexpr double recommended_sigma_karras_max_step = 0.9;   ///< VE/EDM: ... up to this
 
 /// The recommended multistep configuration for a grid, from the schedule's family
 /// (family_of) and the grid's mean log-rho step h (mean_log_rho_step), with exact coefficients:
@@ -61,10 +62,13 @@ inline constexpr double recommended_sigma_log_max_step = 0.9;    ///< VE/EDM: po
 ///   h > 1.3: rhoAB order 2; 1.0 < h <= 1.3: rhoAB order 1; 0.75 < h <= 1.0: tAB order 1;
 ///   h <= 0.75: tAB order 3. From t = 1 to 1e-3 on the usual schedules (log-rho range about
 ///   9.6) that is rhoAB2 up to 7 steps, rhoAB1 at 8-9, tAB1 at 10-12, tAB3 from 13.
-/// - sigma space (VE, EDM: alpha = 1): noise prediction, tAB order 2 without corrector when
-///   h > 0.5, tAB order 3 with the corrector when h <= 0.5 (VE from sigma 50 to 0.01: from 18
-///   steps on). Data prediction x0 = x - sigma eps
-///   is the difference of two large terms at the start of a VE run (sigma_max = 50 and more).
+/// - sigma space (VE, EDM: alpha = 1): the same rule, tAB on the VP-linear clock
+///   (tab_clock::vp_linear), except for 0.65 < h <= 0.9: tAB order 2 with noise prediction and
+///   no corrector (on the Karras grid, see recommended_grid). The data-prediction integrator
+///   sees the schedule only through rho and the polynomial's variable, so outside that band
+///   this is the VP rule applied to the VP problem with the same rho (x scaled by alpha). From
+///   sigma 50 to 0.01 (log-rho range 8.5): rhoAB2 up to 6 steps, rhoAB1 at 7-8, tAB1 at 9,
+///   tAB2 (noise, Karras) at 10-13, tAB3 from 14.
 /// - flow matching (the run starts at pure noise, alpha = 0): data prediction (the only form
 ///   that starts there) with tAB; h > 0.7: order 1 without corrector, h <= 0.7: order 3 with
 ///   the corrector. h leaves out the first step from pure noise (see mean_log_rho_step).
@@ -85,6 +89,13 @@ multistep_options recommended_options(const Schedule& schedule, const std::vecto
     o.method = multistep_method::tab;
     switch (family_of(schedule)) {
         case schedule_family::vp:
+        case schedule_family::sigma_space:
+            if (family_of(schedule) == schedule_family::sigma_space && h > recommended_sigma_karras_min_step &&
+                h <= recommended_sigma_karras_max_step) {
+                o.predict = prediction::noise;
+                o.order = 2;
+                break;
+            }
             o.predict = prediction::data;
             o.corrector = true;
             if (h > recommended_rhoab_min_step) {
@@ -92,12 +103,8 @@ multistep_options recommended_options(const Schedule& schedule, const std::vecto
                 o.order = h > recommended_rhoab2_min_step ? 2 : 1;
             } else {
                 o.order = h > recommended_cubic_max_step ? 1 : 3;
+                if (family_of(schedule) == schedule_family::sigma_space) o.clock = tab_clock::vp_linear;
             }
-            break;
-        case schedule_family::sigma_space:
-            o.predict = prediction::noise;
-            o.corrector = h <= recommended_sigma_cubic_max_step;
-            o.order = o.corrector ? 3 : 2;
             break;
         case schedule_family::flow:
             o.predict = prediction::data;
@@ -113,10 +120,12 @@ multistep_options recommended_options(const Schedule& schedule, const std::vecto
 /// clean data left out as in mean_log_rho_step):
 /// - VP: power_t_grid with power 3 when h > 1.0 (coarse grids: a long first step where the data
 ///   prediction is still close to the data mean, more steps near the data), else 2 (quadratic);
-/// - sigma space (VE, EDM): uniform in log rho = log sigma (log_rho_grid), except for
-///   0.5 < h <= 0.9 where the Karras grid (power_rho_grid, power 7) is used; an end at
-///   sigma = 0 (EDM's t = 0) gets the grid to sigma = 0.002 (the EDM paper's sigma_min) and a
-///   last step to 0;
+/// - sigma space (VE, EDM): the VP grid on the VP-linear clock: power 3 or 2 as above, in the
+///   time tau(rho) of vp_linear(0.1, 20) (see tab_clock::vp_linear) between tau(rho(t_max)) and
+///   tau(rho(t_end)), mapped back to the schedule's t by t_from_rho; an end at sigma = 0 (EDM's
+///   t = 0) gets this grid to sigma = 0.002 (the EDM paper's sigma_min) in steps - 1 steps
+///   and a last step to 0. For 0.65 < h <= 0.9 the Karras grid (power_rho_grid, power 7)
+///   instead, over the same range (to sigma = 0.002 and a last step to 0 for such an end);
 /// - flow: power_t_grid with power 2 when the quadratic grid's h is above 0.7, else power 1.5.
 /// Requires steps >= 1 and a range that check_grid accepts; throws std::invalid_argument.
 /// O(steps), allocates the grid. Thread-safe.
@@ -131,16 +140,26 @@ std::vector<double> recommended_grid(const Schedule& schedule, int steps, double
             return q;
         }
         case schedule_family::sigma_space: {
-            // log-uniform, or power_rho 7 at intermediate steps; an end at sigma = 0 gets the
-            // log-uniform grid down to the EDM paper's sigma_min = 0.002 and one step to 0
+            // the VP grid in the VP-linear clock; an end at sigma = 0 gets it down to the EDM
+            // paper's sigma_min = 0.002 and one step to 0
             const bool to_zero = schedule.rho(t_end) == 0.0;
             const int n = to_zero ? steps - 1 : steps;
             if (n < 1) return check_grid(schedule, {t_max, t_end});
             const double lo = to_zero ? schedule.t_from_rho(0.002) : t_end;
+            const vp_linear clock(0.1, 20.0);
+            const double tau_max = clock.t_from_rho(schedule.rho(t_max));
+            const double tau_end = clock.t_from_rho(schedule.rho(lo));
             const double h = std::log(schedule.rho(t_max) / schedule.rho(lo)) / double(n);
-            if (h <= recommended_sigma_log_max_step && h > recommended_sigma_cubic_max_step)
-                return power_rho_grid(schedule, steps, t_max, t_end, 7.0);
-            std::vector<double> g = log_rho_grid(schedule, n, t_max, lo);
+            std::vector<double> g;
+            if (h > recommended_sigma_karras_min_step && h <= recommended_sigma_karras_max_step) {
+                g = power_rho_grid(schedule, n, t_max, lo, 7.0);
+            } else {
+                const double power = h > recommended_rhoab_min_step ? 3.0 : 2.0;
+                g = detail::power_points(tau_max, tau_end, n, power);
+                for (double& t : g) t = schedule.t_from_rho(clock.rho(t));
+            }
+            g.front() = t_max;  // exact ends, whatever the round trip through rho gives
+            g.back() = lo;
             if (to_zero) g.push_back(t_end);
             return check_grid(schedule, std::move(g));
         }

@@ -115,7 +115,7 @@ TEST_CASE("mean_log_rho_step and the rule", "[recommended]") {
         for (int i = 0; i <= n; ++i)
             CHECK(var(grid[std::size_t(i)]) == Approx(std::pow(a + i * (b - a) / n, k)).epsilon(1e-12));
     }
-    // EDM to sigma = 0: log-uniform to 0.002, then 0
+    // EDM to sigma = 0: the rule's grid to 0.002, then 0
     const deis::edm e;
     const auto eg = deis::recommended_grid(e, 10, e.t_max(), 0.0);
     REQUIRE(eg.size() == 11);

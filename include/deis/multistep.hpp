@@ -84,6 +84,11 @@ enum class tab_clock {
     vp_linear
 };
 
+namespace detail {
+/// The schedule whose time is tab_clock::vp_linear: vp_linear(0.1, 20).
+inline vp_linear vp_clock() { return vp_linear(0.1, 20.0); }
+}  // namespace detail
+
 /// Dynamic thresholding of the data prediction (Imagen): for every sample, s is the
 /// `percentile` quantile of |x0| over the sample's entries, clamped to [1, max_value], and
 /// x0 becomes clamp(x0, -s, s) / s. Off while percentile == 0.
@@ -256,13 +261,11 @@ private:
             alpha[k] = sch.alpha(grid_[k]);
             sigma[k] = sch.sigma(grid_[k]);
             rho[k] = sch.rho(grid_[k]);
+            if (opt_.clock == tab_clock::vp_linear && !std::isfinite(rho[k]))
+                detail::fail(where, "grid[" + std::to_string(k) + "]", grid_[k],
+                             "has alpha = 0 (rho infinite, and so the VP-linear clock): use clock = "
+                             "tab_clock::schedule with such a grid");
         }
-        if (opt_.clock == tab_clock::vp_linear)
-            for (std::size_t k = 0; k < nodes; ++k)
-                if (!std::isfinite(rho[k]))
-                    detail::fail(where, "grid[" + std::to_string(k) + "]", grid_[k],
-                                 "has alpha = 0 (rho infinite, and so the VP-linear clock): use clock = "
-                                 "tab_clock::schedule with such a grid");
         // the noise end, when it is pure noise (alpha = 0): only data prediction starts there
         if (alpha.front() == 0.0 && !opt_.invert) {
             if (opt_.method == multistep_method::ddim) data_ = true;  // the same method in the data form
@@ -285,7 +288,7 @@ private:
         const bool data = data_;
         const bool rhoab = opt_.method == multistep_method::rhoab;
         const bool vp_clock = opt_.clock == tab_clock::vp_linear;
-        const vp_linear clock_schedule(0.1, 20.0);
+        const vp_linear clock_schedule = detail::vp_clock();
 
         // the integration variable s (rho, or u = alpha/sigma = 1/rho with data prediction),
         // and the variable of the polynomial (t or the VP-linear clock for tAB, rho for rhoAB)

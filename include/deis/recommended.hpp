@@ -54,6 +54,13 @@ inline constexpr double recommended_flow_cubic_max_step = 0.7;  ///< flow: cubic
 inline constexpr double recommended_sigma_karras_min_step = 0.65;  ///< VE/EDM: tAB2 on the Karras grid above this
 inline constexpr double recommended_sigma_karras_max_step = 0.9;   ///< VE/EDM: ... up to this
 
+namespace detail {
+/// VE/EDM: the band of h where the rule is tAB2 with noise prediction on the Karras grid.
+inline bool in_sigma_karras_band(double h) {
+    return h > recommended_sigma_karras_min_step && h <= recommended_sigma_karras_max_step;
+}
+}  // namespace detail
+
 /// The recommended multistep configuration for a grid, from the schedule's family
 /// (family_of) and the grid's mean log-rho step h (mean_log_rho_step), with exact coefficients:
 ///
@@ -87,11 +94,11 @@ multistep_options recommended_options(const Schedule& schedule, const std::vecto
     const double h = mean_log_rho_step(schedule, grid);
     multistep_options o;
     o.method = multistep_method::tab;
-    switch (family_of(schedule)) {
+    const schedule_family family = family_of(schedule);
+    switch (family) {
         case schedule_family::vp:
         case schedule_family::sigma_space:
-            if (family_of(schedule) == schedule_family::sigma_space && h > recommended_sigma_karras_min_step &&
-                h <= recommended_sigma_karras_max_step) {
+            if (family == schedule_family::sigma_space && detail::in_sigma_karras_band(h)) {
                 o.predict = prediction::noise;
                 o.order = 2;
                 break;
@@ -103,7 +110,7 @@ multistep_options recommended_options(const Schedule& schedule, const std::vecto
                 o.order = h > recommended_rhoab2_min_step ? 2 : 1;
             } else {
                 o.order = h > recommended_cubic_max_step ? 1 : 3;
-                if (family_of(schedule) == schedule_family::sigma_space) o.clock = tab_clock::vp_linear;
+                if (family == schedule_family::sigma_space) o.clock = tab_clock::vp_linear;
             }
             break;
         case schedule_family::flow:
@@ -146,16 +153,15 @@ std::vector<double> recommended_grid(const Schedule& schedule, int steps, double
             const int n = to_zero ? steps - 1 : steps;
             if (n < 1) return check_grid(schedule, {t_max, t_end});
             const double lo = to_zero ? schedule.t_from_rho(0.002) : t_end;
-            const vp_linear clock(0.1, 20.0);
-            const double tau_max = clock.t_from_rho(schedule.rho(t_max));
-            const double tau_end = clock.t_from_rho(schedule.rho(lo));
             const double h = std::log(schedule.rho(t_max) / schedule.rho(lo)) / double(n);
             std::vector<double> g;
-            if (h > recommended_sigma_karras_min_step && h <= recommended_sigma_karras_max_step) {
+            if (detail::in_sigma_karras_band(h)) {
                 g = power_rho_grid(schedule, n, t_max, lo, 7.0);
             } else {
+                const vp_linear clock = detail::vp_clock();
                 const double power = h > recommended_rhoab_min_step ? 3.0 : 2.0;
-                g = detail::power_points(tau_max, tau_end, n, power);
+                g = detail::power_points(clock.t_from_rho(schedule.rho(t_max)), clock.t_from_rho(schedule.rho(lo)), n,
+                                         power);
                 for (double& t : g) t = schedule.t_from_rho(clock.rho(t));
             }
             g.front() = t_max;  // exact ends, whatever the round trip through rho gives

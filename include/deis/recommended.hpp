@@ -53,11 +53,22 @@ inline constexpr double recommended_rhoab2_min_step = 1.3;  ///< VP: rhoAB order
 inline constexpr double recommended_flow_cubic_max_step = 0.7;  ///< flow: cubic predictor at h <= this
 inline constexpr double recommended_sigma_karras_min_step = 0.65;  ///< VE/EDM: tAB2 on the Karras grid above this
 inline constexpr double recommended_sigma_karras_max_step = 0.9;   ///< VE/EDM: ... up to this
+inline constexpr double recommended_power_ramp_min_step = 0.5;   ///< VP, VE/EDM: grid power above 2 for h above this
+inline constexpr double recommended_power_ramp_max_step = 0.65;  ///< ... up to this (power 2.6 there)
 
 namespace detail {
 /// VE/EDM: the band of h where the rule is tAB2 with noise prediction on the Karras grid.
 inline bool in_sigma_karras_band(double h) {
     return h > recommended_sigma_karras_min_step && h <= recommended_sigma_karras_max_step;
+}
+/// VP and VE/EDM outside the Karras band: the power of the grid (in t for VP, in the VP clock
+/// for sigma space) for a mean log-rho step h: 3 for h > 1, 2 + 4 (h - 0.5) for 0.5 < h <= 0.65
+/// (2 to 2.6), else 2.
+inline double recommended_power(double h) {
+    if (h > recommended_rhoab_min_step) return 3.0;
+    if (h > recommended_power_ramp_min_step && h <= recommended_power_ramp_max_step)
+        return 2.0 + 4.0 * (h - recommended_power_ramp_min_step);
+    return 2.0;
 }
 }  // namespace detail
 
@@ -126,8 +137,9 @@ multistep_options recommended_options(const Schedule& schedule, const std::vecto
 /// h = log(rho(t_max)/rho(t_end))/steps, the first step from pure noise and a last step to
 /// clean data left out as in mean_log_rho_step):
 /// - VP: power_t_grid with power 3 when h > 1.0 (coarse grids: a long first step where the data
-///   prediction is still close to the data mean, more steps near the data), else 2 (quadratic);
-/// - sigma space (VE, EDM): the VP grid on the VP-linear clock: power 3 or 2 as above, in the
+///   prediction is still close to the data mean, more steps near the data), 2 + 4 (h - 0.5)
+///   for 0.5 < h <= 0.65 (2 to 2.6: 15-19 steps from t = 1 to 1e-3), else 2 (quadratic);
+/// - sigma space (VE, EDM): the VP grid on the VP-linear clock: the power as above, in the
 ///   time tau(rho) of vp_linear(0.1, 20) (see tab_clock::vp_linear) between tau(rho(t_max)) and
 ///   tau(rho(t_end)), mapped back to the schedule's t by t_from_rho; an end at sigma = 0 (EDM's
 ///   t = 0) gets this grid to sigma = 0.002 (the EDM paper's sigma_min) in steps - 1 steps
@@ -142,9 +154,8 @@ std::vector<double> recommended_grid(const Schedule& schedule, int steps, double
     switch (family_of(schedule)) {
         case schedule_family::vp: {
             std::vector<double> q = power_t_grid(schedule, steps, t_max, t_end, 2.0);
-            if (mean_log_rho_step(schedule, q) > recommended_rhoab_min_step)
-                return power_t_grid(schedule, steps, t_max, t_end, 3.0);
-            return q;
+            const double power = detail::recommended_power(mean_log_rho_step(schedule, q));
+            return power == 2.0 ? q : power_t_grid(schedule, steps, t_max, t_end, power);
         }
         case schedule_family::sigma_space: {
             // the VP grid in the VP-linear clock; an end at sigma = 0 gets it down to the EDM
@@ -159,9 +170,8 @@ std::vector<double> recommended_grid(const Schedule& schedule, int steps, double
                 g = power_rho_grid(schedule, n, t_max, lo, 7.0);
             } else {
                 const vp_linear clock = detail::vp_clock();
-                const double power = h > recommended_rhoab_min_step ? 3.0 : 2.0;
                 g = detail::power_points(clock.t_from_rho(schedule.rho(t_max)), clock.t_from_rho(schedule.rho(lo)), n,
-                                         power);
+                                         detail::recommended_power(h));
                 for (double& t : g) t = schedule.t_from_rho(clock.rho(t));
             }
             g.front() = t_max;  // exact ends, whatever the round trip through rho gives

@@ -44,7 +44,7 @@ void BM_build_rk(benchmark::State& st) {
 
 using deis_bench::multistep;
 
-const bool registered = [] {
+const bool coefficients_registered = [] {
     using M = deis::multistep_method;
     const std::vector<std::pair<std::string, deis::multistep_options>> solvers = {
         {"ddim", multistep(M::ddim, 0)},

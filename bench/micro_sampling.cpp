@@ -139,6 +139,6 @@ bool register_sampling(const std::string& scalar) {
     return true;
 }
 
-const bool registered = register_sampling<double>("double") && register_sampling<float>("float");
+const bool sampling_registered = register_sampling<double>("double") && register_sampling<float>("float");
 
 }  // namespace

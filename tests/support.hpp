@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstddef>
 #include <fstream>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -21,6 +22,12 @@
 #endif
 
 namespace deis_test {
+
+/// The reference problem of the tests: vp_linear with its defaults, from T = 1 to t_end = 1e-3.
+inline const deis::vp_linear ref_schedule{};
+inline constexpr double T = 1.0, t_end = 1e-3;
+/// The machine epsilon of double, the unit of the tolerances stated in eps.
+inline constexpr double eps = std::numeric_limits<double>::epsilon();
 
 // Catch2 prints doubles in fixed notation with 10 decimals, which shows every tolerance of
 // these tests as 0.0; 17 decimals make the expansions of failed checks readable.

@@ -18,10 +18,10 @@ using deis_test::rel_diff;
 
 namespace {
 
-constexpr double eps = std::numeric_limits<double>::epsilon();
+using deis_test::eps;
 
 // The reference problem: vp_linear defaults, T = 1, t_end = 1e-3, quadratic grid, 10 steps.
-const deis::vp_linear ref_schedule{};
+using deis_test::ref_schedule;
 
 std::vector<double> ref_grid() { return deis::power_t_grid(ref_schedule, 10, 1.0, 1e-3, 2.0); }
 

@@ -12,7 +12,7 @@
 
 namespace {
 
-constexpr double eps = std::numeric_limits<double>::epsilon();
+using deis_test::eps;
 
 // A 3-D mixture of three components with unequal weights and stds.
 deis::gaussian_mixture mixture3() {

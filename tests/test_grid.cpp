@@ -12,7 +12,7 @@ using deis_test::rel_diff;
 
 namespace {
 
-constexpr double eps = std::numeric_limits<double>::epsilon();
+using deis_test::eps;
 
 template <class Schedule>
 void check_shape(const Schedule& s, const std::vector<double>& g, int steps, double t_max, double t_end) {

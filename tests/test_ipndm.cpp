@@ -15,8 +15,9 @@ namespace {
 using deis_test::reference_mixture;
 using deis_test::reference_samples;
 
-const deis::vp_linear ref_schedule{};
-constexpr double T = 1.0, t_end = 1e-3;
+using deis_test::ref_schedule;
+using deis_test::T;
+using deis_test::t_end;
 
 deis::multistep_options ipndm_options() {
     deis::multistep_options o;

@@ -17,7 +17,7 @@ using deis::prediction;
 using deis_test::options;
 
 // A 3-D mixture of three components and a batch of 1001 starting points.
-struct problem {
+struct recurrence_problem {
     deis::vp_linear schedule{};
     deis::gmm_eps<deis::vp_linear> net{
         deis::gaussian_mixture((Eigen::VectorXd(3) << 0.5, 0.3, 0.2).finished(),
@@ -36,7 +36,7 @@ struct problem {
 // x_{k+1} = x_coef x_k + sum_j c[j] h_{k-j}, then, with a corrector, the network at that point
 // and x_{k+1} = x_coef x_k + d[0] h_new + sum_{j >= 1} d[j] h_{k+1-j}, as step_coefficients
 // documents it. h is eps, or x0 = (x - sigma eps) / alpha with data prediction.
-Eigen::MatrixXd replay(const deis::multistep_solver& solver, const problem& p, Eigen::MatrixXd x) {
+Eigen::MatrixXd replay(const deis::multistep_solver& solver, const recurrence_problem& p, Eigen::MatrixXd x) {
     const bool data = solver.options().predict == prediction::data;
     const auto& table = solver.table();
     auto predict = [&](const Eigen::MatrixXd& at, double t) {
@@ -88,7 +88,7 @@ std::vector<deis::multistep_options> configurations() {
 }  // namespace
 
 TEST_CASE("a run follows the recurrence documented with step_coefficients", "[multistep]") {
-    const problem p;
+    const recurrence_problem p;
     const auto grid = deis::power_t_grid(p.schedule, 8, 1.0, 1e-3, 2.0);
     for (auto opt : configurations()) {
         const bool x0_out = opt.output == deis::model_output::x0;
@@ -121,7 +121,7 @@ TEST_CASE("a run follows the recurrence documented with step_coefficients", "[mu
 
 TEMPLATE_TEST_CASE("a column's result does not depend on the batch around it", "[multistep]", float,
                    double) {
-    const problem p;
+    const recurrence_problem p;
     const auto grid = deis::power_t_grid(p.schedule, 8, 1.0, 1e-3, 2.0);
     const deis::state<TestType> x_T = p.x_T.cast<TestType>();
     const std::vector<Eigen::Index> columns = {0, 1, 500, 999, 1000};
@@ -150,7 +150,7 @@ TEMPLATE_TEST_CASE("a column's result does not depend on the batch around it", "
 }
 
 TEST_CASE("a workspace holds the buffers multistep_options documents", "[multistep]") {
-    const problem p;
+    const recurrence_problem p;
     const auto grid = deis::power_t_grid(p.schedule, 8, 1.0, 1e-3, 2.0);
     for (int order = 0; order <= 3; ++order) {
         const deis::multistep_solver plain(p.schedule, grid, options(multistep_method::tab, order));

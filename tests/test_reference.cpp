@@ -35,7 +35,7 @@ Eigen::MatrixXd gaussian_noise(Eigen::Index rows, Eigen::Index cols, double scal
 // One Gaussian N(mu, diag(s^2)) in 3-D, as a one-component mixture.
 const Eigen::Vector3d g_mu(1.5, -2.0, 0.25);
 const Eigen::Vector3d g_s(0.3, 1.2, 0.05);
-deis::gaussian_mixture single_gaussian() { return deis::gaussian_mixture(Eigen::VectorXd::Ones(1), g_mu, g_s); }
+deis::gaussian_mixture single_gaussian_mixture() { return deis::gaussian_mixture(Eigen::VectorXd::Ones(1), g_mu, g_s); }
 
 double max_abs(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) { return (a - b).cwiseAbs().maxCoeff(); }
 
@@ -56,7 +56,7 @@ TEST_CASE("reference_solution follows the exact flow of a Gaussian", "[reference
     // accumulation without hiding an O(h^k) error of a wrong ODE, which would be >= 1e-3.
     // Measured: rkf78 1.8e-11, dopri5 4.6e-13, VE 1.8e-11.
     const deis::vp_linear vp;
-    const deis::gmm_eps<deis::vp_linear> net(single_gaussian(), vp);
+    const deis::gmm_eps<deis::vp_linear> net(single_gaussian_mixture(), vp);
     const Eigen::MatrixXd x_T = gaussian_noise(3, 20, 1.0, 7);
     Eigen::MatrixXd x = x_T;
     const auto r = deis::reference_solution(vp, net, x, 1.0, 1e-3, tol(1e-12));
@@ -73,7 +73,7 @@ TEST_CASE("reference_solution follows the exact flow of a Gaussian", "[reference
 
     // VE: alpha = 1, rho = sigma from 50 down to 0.01; x_T ~ N(0, 50^2).
     const deis::ve ve;
-    const deis::gmm_eps<deis::ve> net_ve(single_gaussian(), ve);
+    const deis::gmm_eps<deis::ve> net_ve(single_gaussian_mixture(), ve);
     const Eigen::MatrixXd xv_T = gaussian_noise(3, 20, 50.0, 8);
     Eigen::MatrixXd xv = xv_T;
     REQUIRE(deis::reference_solution(ve, net_ve, xv, 1.0, 0.0, tol(1e-12)).ok());
@@ -85,7 +85,7 @@ TEST_CASE("reference_solution gets more accurate as the tolerance tightens", "[r
     // form; if the tolerance were ignored both would be equal. Measured: 1.6e-6 and 5.6e-13;
     // a factor 100 between them is far from either.
     const deis::vp_linear vp;
-    const deis::gmm_eps<deis::vp_linear> net(single_gaussian(), vp);
+    const deis::gmm_eps<deis::vp_linear> net(single_gaussian_mixture(), vp);
     const Eigen::MatrixXd x_T = gaussian_noise(3, 10, 1.0, 9);
     const Eigen::MatrixXd exact = deis::gaussian_flow(vp, g_mu, g_s, x_T, 1.0, 1e-3);
     Eigen::MatrixXd loose = x_T, tight = x_T;
@@ -136,7 +136,7 @@ TEST_CASE("reference_solution runs both ways", "[reference]") {
     // error ~1e-11 each (as above), amplified at most by the flow's expansion (~1/alpha_T
     // ~ 150 on y, 1 on x): 1e-8 bounds it with margin (measured: 3.9e-10).
     const deis::vp_linear vp;
-    const deis::gmm_eps<deis::vp_linear> net(single_gaussian(), vp);
+    const deis::gmm_eps<deis::vp_linear> net(single_gaussian_mixture(), vp);
     const Eigen::MatrixXd x_T = gaussian_noise(3, 10, 1.0, 10);
     Eigen::MatrixXd x = x_T;
     REQUIRE(deis::reference_solution(vp, net, x, 1.0, 1e-3, tol(1e-12)).ok());
@@ -153,7 +153,7 @@ TEST_CASE("reference_solution runs both ways", "[reference]") {
 
 TEST_CASE("reference_solution rejects bad input before touching x", "[reference]") {
     const deis::vp_linear vp;
-    const deis::gmm_eps<deis::vp_linear> net(single_gaussian(), vp);
+    const deis::gmm_eps<deis::vp_linear> net(single_gaussian_mixture(), vp);
     const Eigen::MatrixXd x_T = gaussian_noise(3, 4, 1.0, 11);
     Eigen::MatrixXd x = x_T;
     auto bad = [&](deis::reference_options o, double t0, double t1, const std::string& word) {

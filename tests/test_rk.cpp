@@ -21,8 +21,9 @@ using deis_test::reference_mixture;
 using deis_test::reference_samples;
 
 // The reference problem: vp_linear defaults, T = 1, t_end = 1e-3.
-const deis::vp_linear ref_schedule{};
-constexpr double T = 1.0, t_end = 1e-3;
+using deis_test::ref_schedule;
+using deis_test::T;
+using deis_test::t_end;
 
 // A network that counts its calls and, from call number `nan_from` on (1-based), returns NaN.
 template <class Net>

@@ -13,14 +13,14 @@
 
 namespace {
 
-const deis::vp_linear schedule{};  // the reference problem: defaults, T = 1, t_end = 1e-3
+using deis_test::ref_schedule;  // the reference problem: defaults, T = 1, t_end = 1e-3
 
 std::vector<double> grid_of(const std::string& name, int steps) {
-    if (name == "t2") return deis::power_t_grid(schedule, steps, 1.0, 1e-3, 2.0);
-    return deis::log_rho_grid(schedule, steps, 1.0, 1e-3);
+    if (name == "t2") return deis::power_t_grid(ref_schedule, steps, 1.0, 1e-3, 2.0);
+    return deis::log_rho_grid(ref_schedule, steps, 1.0, 1e-3);
 }
 
-deis::multistep_options options(deis::multistep_method m, int order) {
+deis::multistep_options plain_options(deis::multistep_method m, int order) {
     deis::multistep_options o;
     o.method = m;
     o.order = order;
@@ -47,8 +47,8 @@ TEST_CASE("tAB and rhoAB runs match the official sampler with exact coefficients
     CAPTURE(method, order, grid_name, steps);
 
     const auto m = method == "t_ab" ? deis::multistep_method::tab : deis::multistep_method::rhoab;
-    const deis::multistep_solver solver(schedule, grid_of(grid_name, steps), options(m, order));
-    const deis::gmm_eps<deis::vp_linear> net(mixture(), schedule);
+    const deis::multistep_solver solver(ref_schedule, grid_of(grid_name, steps), plain_options(m, order));
+    const deis::gmm_eps<deis::vp_linear> net(mixture(), ref_schedule);
 
     deis::state<double> x = x_T();
     REQUIRE(x.rows() == 2);
@@ -72,8 +72,8 @@ TEST_CASE("tAB and rhoAB runs match the official sampler with exact coefficients
 }
 
 TEST_CASE("float states agree with double states", "[samples][float]") {
-    const deis::multistep_solver solver(schedule, grid_of("t2", 10), options(deis::multistep_method::tab, 3));
-    const deis::gmm_eps<deis::vp_linear> net(mixture(), schedule);
+    const deis::multistep_solver solver(ref_schedule, grid_of("t2", 10), plain_options(deis::multistep_method::tab, 3));
+    const deis::gmm_eps<deis::vp_linear> net(mixture(), ref_schedule);
 
     deis::state<double> xd = x_T();
     deis::state<float> xf = x_T().cast<float>();
@@ -106,8 +106,8 @@ TEST_CASE("median errors at 10 steps reproduce the reference results table", "[s
     const auto [m, order] =
         GENERATE(std::make_pair(deis::multistep_method::ddim, 0), std::make_pair(deis::multistep_method::tab, 3));
     CAPTURE(int(m), order);
-    const deis::multistep_solver solver(schedule, grid_of("t2", 10), options(m, order));
-    const deis::gmm_eps<deis::vp_linear> net(mixture(), schedule);
+    const deis::multistep_solver solver(ref_schedule, grid_of("t2", 10), plain_options(m, order));
+    const deis::gmm_eps<deis::vp_linear> net(mixture(), ref_schedule);
     deis::state<double> x = x_T();
     REQUIRE(solver.sample(net, x).ok());
 

@@ -14,7 +14,7 @@ using deis_test::rel_diff;
 
 namespace {
 
-constexpr double eps = std::numeric_limits<double>::epsilon();
+using deis_test::eps;
 constexpr double pi = 3.141592653589793238462643383279502884;
 
 // Times spread over [a, b]: both end points, 400 uniform points, and points approaching

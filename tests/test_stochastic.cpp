@@ -29,7 +29,7 @@ namespace {
 
 const deis::vp_linear sch{};
 
-struct gaussian_data {
+struct stochastic_gaussian {
     Eigen::Vector3d m{1.5, -0.5, 0.25};
     Eigen::Vector3d s{0.5, 1.0, 0.2};
     Eigen::Array3d var(double t) const {
@@ -58,7 +58,7 @@ struct moments {
 };
 
 // The exact output moments of `solver` for x_T ~ N(alpha_T m, v_T) (see the top of the file).
-moments sampler_moments(const deis::multistep_solver& solver, const gaussian_data& data) {
+moments sampler_moments(const deis::multistep_solver& solver, const stochastic_gaussian& data) {
     const int n = solver.steps();
     const double t0 = solver.grid().front();
     deis::state<double> x(3, n + 2);
@@ -77,7 +77,7 @@ moments sampler_moments(const deis::multistep_solver& solver, const gaussian_dat
 }
 
 // The largest error of the sampler's mean and variance against the exact marginal at t_end.
-double moment_error(const deis::multistep_options& o, int steps, const gaussian_data& data) {
+double moment_error(const deis::multistep_options& o, int steps, const stochastic_gaussian& data) {
     const auto grid = deis::power_t_grid(sch, steps, 1.0, 1e-3);
     const deis::multistep_solver solver(sch, grid, o);
     const moments mo = sampler_moments(solver, data);
@@ -190,7 +190,7 @@ TEST_CASE("stochastic options are checked", "[stochastic]") {
 }
 
 TEST_CASE("on Gaussian data the sampler's mean and variance converge with the weak order", "[stochastic]") {
-    const gaussian_data data;
+    const stochastic_gaussian data;
     struct row {
         const char* name;
         deis::multistep_options o;
@@ -229,7 +229,7 @@ TEST_CASE("Monte Carlo: the default noise draws the distribution the linear recu
     // var sqrt(2/(B - 1)) for the variance, sqrt(var_i var_j / B) for a covariance (0 here:
     // the components are independent). A wrong noise scale (say noise missing at one step of
     // 20) moves the variance by more than 5 standard errors (~5%).
-    const gaussian_data data;
+    const stochastic_gaussian data;
     const Eigen::Index B = 20000;
     for (const auto& o : {ddim_eta(1.0), sde(deis::multistep_method::tab, 1)}) {
         const auto grid = deis::power_t_grid(sch, 20, 1.0, 1e-3);

@@ -59,6 +59,7 @@
 #include "deis/detail/error.hpp"
 #include "deis/detail/lagrange.hpp"
 #include "deis/detail/schedule_traits.hpp"
+#include "deis/detail/step_checks.hpp"
 #include "deis/grid.hpp"
 #include "deis/noise.hpp"
 #include "deis/schedule.hpp"
@@ -164,7 +165,11 @@ class multistep_workspace;
 class multistep_solver {
 public:
     /// Validates the grid against the schedule (see check_grid) and the options, then
-    /// computes the coefficient table. Throws std::invalid_argument naming the bad argument.
+    /// computes the coefficient table. Throws std::invalid_argument naming the bad argument,
+    /// and naming the step when the table would not give meaningful results: a weight that is
+    /// not finite, a step whose weights sum in magnitude to more than 1e8 times their sum
+    /// (grid points too close together for the order), or noise prediction on a grid along
+    /// which alpha grows by more than 1e8 (deis/detail/step_checks.hpp).
     template <class Schedule>
     multistep_solver(const Schedule& schedule, std::vector<double> grid, multistep_options options = {})
         : opt_(options) {
@@ -455,6 +460,21 @@ private:
                 any_corrector_ = true;
             }
         }
+        check_table(alpha);
+    }
+
+    // Refuses a table that round-off has made meaningless (deis/detail/step_checks.hpp).
+    void check_table(const std::vector<double>& alpha) const {
+        const char* where = "multistep_solver";
+        for (std::size_t k = 0; k < table_.size(); ++k) {
+            const step_coefficients& row = table_[k];
+            const int step = int(k);
+            detail::check_weights(where, step, row.t_from, row.t_to, "c", row.c.data(), row.order + 1);
+            if (row.corrector_order >= 0)
+                detail::check_weights(where, step, row.t_from, row.t_to, "d", row.d.data(), row.corrector_order + 1);
+            detail::check_weights(where, step, row.t_from, row.t_to, "noise", &row.noise, 1);
+        }
+        if (!data_) detail::check_noise_form(where, grid_, alpha);
     }
 
     template <class Network, class S, class W, class Observer, class Noise>

@@ -65,6 +65,7 @@
 
 #include "deis/common.hpp"
 #include "deis/detail/error.hpp"
+#include "deis/detail/step_checks.hpp"
 #include "deis/detail/schedule_traits.hpp"
 #include "deis/grid.hpp"
 
@@ -304,7 +305,9 @@ public:
     using step_type = rk_step<stages>;
 
     /// Validates the grid against the schedule (see check_grid), then computes the stage
-    /// times and coefficients. Throws std::invalid_argument naming the bad argument.
+    /// times and coefficients. Throws std::invalid_argument naming the bad argument, and when
+    /// alpha grows by more than 1e8 along the grid (rhoRK is a noise-prediction form; see
+    /// deis/detail/step_checks.hpp).
     template <class Schedule>
     rk_solver(const Schedule& schedule, std::vector<double> grid, rk_options options = {}) : opt_(options) {
         grid_ = check_grid(schedule, std::move(grid), opt_.invert ? direction::inversion : direction::sampling);
@@ -346,6 +349,9 @@ private:
     template <class Schedule>
     void build(const Schedule& sch) {
         const int n = steps();
+        std::vector<double> alpha(grid_.size());
+        for (std::size_t k = 0; k < grid_.size(); ++k) alpha[k] = sch.alpha(grid_[k]);
+        detail::check_noise_form("rk_solver", grid_, alpha);  // rhoRK is a noise-prediction form
         table_.assign(std::size_t(n), step_type{});
         conv_.assign(std::size_t(n) * std::size_t(stages), detail::conversion{});
         preview_.assign(std::size_t(n), detail::conversion{});

@@ -189,6 +189,17 @@ TEST_CASE("stochastic options are checked", "[stochastic]") {
     rejected(corr, "not available with stochastic sampling");
 }
 
+TEST_CASE("sde with data prediction and every other field at its default builds, at order 2", "[stochastic]") {
+    // the default order used to be 3 whatever sde said: "order = 3 must lie in 0..2 with sde"
+    deis::multistep_options o;
+    o.sde = true;
+    o.predict = deis::prediction::data;
+    const deis::multistep_solver solver(sch, deis::power_t_grid(sch, 10, 1.0, 1e-3), o);
+    CHECK(solver.options().order == 2);
+    CHECK(solver.stochastic());
+    CHECK(solver.table().back().order == 2);
+}
+
 TEST_CASE("on Gaussian data the sampler's mean and variance converge with the weak order", "[stochastic]") {
     const stochastic_gaussian data;
     struct row {

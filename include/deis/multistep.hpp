@@ -103,7 +103,7 @@ struct thresholding {
 struct multistep_options {
     multistep_method method = multistep_method::tab;
     /// Maximum order r (r + 1 history points), 0..3. -1 picks the method's default:
-    /// 3, or 0 for DDIM (which accepts only 0).
+    /// 3, 2 with sde (which accepts 0..2), or 0 for DDIM (which accepts only 0).
     int order = -1;
     /// Step k uses order min(k, order): the warm start needs no extra network call.
     /// The last `final_steps` steps use order min(k, order, final_order); final_order in 0..3
@@ -220,7 +220,7 @@ private:
     void check_options() {
         const char* where = "multistep_options";
         const bool ddim = opt_.method == multistep_method::ddim;
-        if (opt_.order == -1) opt_.order = ddim ? 0 : 3;
+        if (opt_.order == -1) opt_.order = ddim ? 0 : opt_.sde ? 2 : 3;
         if (ddim && opt_.order != 0) detail::fail(where, "order", opt_.order, "must be 0 for DDIM");
         if (opt_.order < 0 || opt_.order > 3) detail::fail(where, "order", opt_.order, "must lie in 0..3");
         if (opt_.final_steps < 0) detail::fail(where, "final_steps", opt_.final_steps, "must be >= 0");

@@ -1,5 +1,11 @@
-// The helper that writes every output of the programs (examples/support/atomic_file.hpp):
-// a failed or stopped write changes nothing, and the temporary is a new file of its own.
+// deis-sample never loses data. Each test names a defect found in the program and fails on
+// the program before its fix:
+//   1  --save-grid (or --out) written over an input; --out and --save-grid on one file
+//   2  an output renamed over a directory, FIFO, socket, device or symbolic link
+//   3  the fixed temporary <out>.tmp, which replaced a file of that name (or wrote through a
+//      link of that name), and which two runs on one --out shared
+//   6  --save-grid written before the run, not atomically and unchecked
+// and the helper that writes every output (examples/support/atomic_file.hpp).
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -109,3 +115,240 @@ TEST_CASE("atomic_write: the temporary is a new file beside the target, renamed 
     CHECK(cli_safety_test::bytes_of(dir.path / "t.txt.tmp") == "a file of the user's\n");
     CHECK(names_in(dir.path) == std::vector<std::string>{"t.txt", "t.txt.tmp"});
 }
+
+// DEIS_SAMPLE_EXE (the program's path) is defined by tests/CMakeLists.txt only when the
+// examples are built; without it the program's tests are left out.
+#ifdef DEIS_SAMPLE_EXE
+
+#include "cli_support.hpp"
+
+namespace cli_safety_test {
+
+using deis_cli_test::args_t;
+
+// Every kind of input file of a run, in the scratch directory, and for each a command line
+// (4 steps) that reads it.
+struct all_inputs {
+    deis_cli_test::inputs in;  // mix.csv, mix.json, noise.csv
+    std::string init, config, grid;
+
+    explicit all_inputs(const deis_cli_test::scratch& s) : in(s) {
+        init = s.write("init.csv", bytes_of(in.noise));
+        const std::string sd21 = deis_cli_test::reference("diffusers/configs/stable-diffusion-2-1.json");
+        config = s.write("config.json", bytes_of(sd21));
+        grid = s.write("grid.txt", "1\n0.5\n0.1\n0.01\n0.001\n");
+    }
+
+    struct input {
+        std::string option, path;
+        args_t args;
+    };
+    // the command line that reads `option`'s file
+    args_t reading(const std::string& option) const {
+        for (const input& i : each())
+            if (i.option == option) return i.args;
+        throw std::logic_error("no input " + option);
+    }
+    std::vector<input> each() const {
+        using deis_cli_test::add;
+        using deis_cli_test::drop;
+        using deis_cli_test::set;
+        const args_t b = in.base();
+        return {
+            {"--noise", in.noise, b},
+            {"--mixture-csv", in.mix_csv, b},
+            {"--mixture", in.mix_json, set(drop(b, "--mixture-csv"), "--mixture", in.mix_json)},
+            {"--init", init, add(b, {"--init", init})},
+            {"--scheduler-config", config, add(drop(drop(b, "--schedule"), "--grid"), {"--scheduler-config", config})},
+            {"--grid-file", grid, add(drop(b, "--grid"), {"--grid-file", grid})},
+        };
+    }
+};
+
+// Makes a file system object of some kind at a path; false when it cannot here.
+struct object_kind {
+    const char* name;
+    std::function<bool(const std::string&)> make;
+};
+
+inline bool make_socket(const std::string& path) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0) return false;
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    if (path.size() >= sizeof a.sun_path) return ::close(fd), false;
+    std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+    const bool ok = ::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+}
+
+// The kinds an output must never replace; `target` is a regular file a link may point to.
+inline std::vector<object_kind> not_regular_kinds(const std::string& target) {
+    return {
+        {"a directory", [](const std::string& p) { return fs::create_directory(p); }},
+        {"a FIFO", [](const std::string& p) { return ::mkfifo(p.c_str(), 0600) == 0; }},
+        {"a socket", make_socket},
+        {"a character device",
+         [](const std::string& p) { return ::mknod(p.c_str(), S_IFCHR | 0600, makedev(1, 3)) == 0; }},
+        {"a symbolic link", [target](const std::string& p) { return fs::create_symlink(target, p), true; }},
+        {"a symbolic link", [](const std::string& p) { return fs::create_symlink("nowhere.csv", p), true; }},
+    };
+}
+
+}  // namespace cli_safety_test
+
+TEST_CASE("deis-sample defect 1: no output is ever written over an input", "[cli][safety]") {
+    using namespace deis_cli_test;
+    scratch s;
+    const cli_safety_test::all_inputs files(s);
+    SECTION("each command line below runs") {
+        for (const auto& i : files.each()) {
+            INFO(i.option);
+            require_success(s.run(i.args), 4);
+        }
+    }
+    for (const auto& i : files.each()) {
+        const std::string file = fs::path(i.path).filename().string();
+        fs::create_symlink(file, s.dir() / ("link-" + file));
+        fs::create_hard_link(i.path, s.dir() / ("hard-" + file));
+        for (const char* output : {"--out", "--save-grid"}) {
+            for (const std::string& name : {file, "./" + file, "link-" + file, "hard-" + file}) {
+                DYNAMIC_SECTION(output << " " << name << " when " << i.option << " reads " << file) {
+                    const auto before = snapshot(s.dir());
+                    const cli_result r = s.run(set(i.args, output, name));
+                    require_failure(r, exit_usage, {output + (" " + name), i.option, "refusing to overwrite an input"});
+                    CHECK(snapshot(s.dir()) == before);
+                }
+            }
+        }
+    }
+    SECTION("--out and --save-grid naming one file") {
+        s.write("out/y.csv", "an earlier output\n");
+        fs::create_hard_link(s.out_path("y.csv"), s.out_path("y-hard.csv"));
+        fs::create_symlink("y.csv", s.out_path("y-link.csv"));
+        const std::vector<std::pair<std::string, std::string>> pairs = {
+            {s.out_path(), s.out_path()},
+            {s.out_path(), (s.dir() / "out" / "." / "x0.csv").string()},
+            {"out/x0.csv", s.out_path()},
+            {s.out_path("y.csv"), s.out_path("y-hard.csv")},
+            {s.out_path("y.csv"), s.out_path("y-link.csv")},
+        };
+        for (const auto& [out, grid] : pairs) {
+            INFO("--out " << out << " --save-grid " << grid);
+            const auto before = snapshot(s.dir());
+            const cli_result r = s.run(add(set(files.in.base(), "--out", out), {"--save-grid", grid}));
+            require_failure(r, exit_usage, {"--out " + out, "--save-grid " + grid, "the same file"});
+            CHECK(snapshot(s.dir()) == before);
+        }
+    }
+}
+
+TEST_CASE("deis-sample defect 2: an output never replaces a directory, FIFO, socket, device or link", "[cli][safety]") {
+    using namespace deis_cli_test;
+    scratch s;
+    const inputs in(s);
+    const std::string target = s.write("target.csv", "the file a link points to\n");
+    const auto kinds = cli_safety_test::not_regular_kinds(target);
+    for (std::size_t k = 0; k < kinds.size(); ++k) {
+        for (const char* output : {"--out", "--save-grid"}) {
+            DYNAMIC_SECTION(output << " names " << kinds[k].name << " (" << k << ")") {
+                const std::string path = s.out_path("object");
+                if (!kinds[k].make(path)) {
+                    WARN("cannot make " << kinds[k].name << " here: skipped");
+                    return;
+                }
+                const auto before = snapshot(s.dir());
+                const cli_result r = s.run(set(in.base(), output, path));
+                require_failure(r, exit_write, {output + (" " + path), kinds[k].name, "refusing to replace it"});
+                CHECK(snapshot(s.dir()) == before);
+            }
+        }
+    }
+}
+
+TEST_CASE("deis-sample defect 3: the temporary is a new file of the run's own", "[cli][safety]") {
+    using namespace deis_cli_test;
+    scratch s;
+    const inputs in(s);
+    SECTION("files named like the old temporaries (<out>.tmp) are left alone") {
+        const std::string precious = s.write("precious.txt", "keep me\n");
+        s.write("out/x0.csv.tmp", "a file of the user's\n");
+        fs::create_symlink(precious, s.out_path("g.txt.tmp"));
+        fs::create_symlink(in.noise, s.out_path("y.csv.tmp"));  // was refused as an input
+        const auto before = snapshot(s.dir());
+        require_success(s.run(add(in.base(), {"--save-grid", s.out_path("g.txt")})), 4);
+        require_success(s.run(set(in.base(), "--out", s.out_path("y.csv"))), 4);
+        auto after = snapshot(s.dir());
+        CHECK(after.erase("out/x0.csv") == 1);
+        CHECK(after.erase("out/g.txt") == 1);
+        CHECK(after.erase("out/y.csv") == 1);
+        CHECK(after == before);  // nothing else changed, nothing left behind
+    }
+    SECTION("two runs on one --out: the one interrupted leaves the other's output whole") {
+        // run A is stopped while it writes 200000 rows; run B writes the same --out meanwhile;
+        // then A is interrupted. (With one temporary name A went on writing into B's file.)
+        const args_t a = set(set(set(in.base(), "--noise", s.write("many.csv", noise_rows(200000))), "--steps", "1"),
+                             "--method", "ddim");
+        bool interrupted = false;
+        for (int attempt = 0; attempt < 10 && !interrupted; ++attempt) {
+            fs::remove(s.out_path());
+            child run_a(a, s.dir());
+            if (!stop_while_writing(run_a, s, "x0.csv")) {
+                require_success(run_a.wait(), 1);
+                continue;
+            }
+            require_success(s.run(in.base()), 4);
+            const std::string written_by_b = slurp(s.out_path());
+            run_a.signal(SIGINT);
+            REQUIRE(::kill(run_a.pid(), SIGCONT) == 0);
+            const cli_result r = run_a.wait();
+            if (r.code == 0) continue;  // A had passed its last look at the signal: it replaced B's
+            INFO("stderr: " << r.err);
+            CHECK(r.code == exit_sigint);
+            CHECK(slurp(s.out_path()) == written_by_b);
+            CHECK(s.out_files() == std::vector<std::string>{"x0.csv"});
+            interrupted = true;
+        }
+        REQUIRE(interrupted);
+    }
+}
+
+TEST_CASE("deis-sample defect 6: --save-grid is written with the samples, at the end of a successful run",
+          "[cli][safety]") {
+    using namespace deis_cli_test;
+    scratch s;
+    const inputs in(s);
+    const std::string grid = s.out_path("g.txt");
+    const args_t b = add(in.base(), {"--save-grid", grid});
+    SECTION("a successful run writes both") {
+        require_success(s.run(b), 4);
+        CHECK(count_lines(slurp(grid)) == 5);
+        CHECK(cli_safety_test::names_in(s.dir() / "out") == std::vector<std::string>{"g.txt", "x0.csv"});
+    }
+    SECTION("a run that fails writes neither and leaves an earlier grid file as it was") {
+        s.write("out/g.txt", "an earlier grid\n");
+        const cli_result r = s.run(set(b, "--noise", s.write("huge.csv", "0,0\n1e300,0\n")));
+        require_failure(r, exit_run, {"non-finite"});
+        CHECK(s.out_files() == std::vector<std::string>{"g.txt"});
+        CHECK(slurp(grid) == "an earlier grid\n");
+    }
+    SECTION("an interrupted run writes neither") {
+        const std::string noise = s.write("many.csv", noise_rows(2000));
+        child c(set(set(set(b, "--noise", noise), "--steps", "20000"), "--method", "ddim"), s.dir());
+        c.wait_for_exec();
+        c.wait_for_cpu(0.5);
+        c.signal(SIGTERM);
+        require_interrupted(c.wait(), signals[1], "(at step [0-9]+|during the set-up, before step 1) of 20000", s);
+    }
+    SECTION("a grid that cannot be written (file size limit, as a full disk): neither output") {
+        // 1000 steps: the grid takes ~20 KB, the samples ~0.2 KB; 4 KiB lets the samples through
+        s.write("out/x0.csv", "earlier samples\n");
+        const cli_result r = run_with_file_size_limit(set(b, "--steps", "1000"), s.dir().string(), 4096);
+        require_failure(r, exit_write, {"--save-grid " + grid});
+        CHECK(s.out_files() == std::vector<std::string>{"x0.csv"});
+        CHECK(slurp(s.out_path()) == "earlier samples\n");
+    }
+}
+
+#endif  // DEIS_SAMPLE_EXE

@@ -4,7 +4,7 @@
 // docs/deis-sample.md, or --help.
 //
 //   options.cpp    the command line: parsing, ranges, defaults that depend on other options
-//   inputs.cpp     the input files: refusing an --out that is one of them, reading them
+//   inputs.cpp     the input files: refusing an output that is one of them, reading them
 //   run.cpp        the network and the solver, the run, writing the output
 //   interrupt.cpp  SIGINT and SIGTERM (interrupt.hpp)
 //   main.cpp       the order of the above, and the one line on stderr for every failure
@@ -105,8 +105,10 @@ struct problem {
     Eigen::MatrixXd init;   ///< --init, one sample per column (empty without it)
 };
 
-/// Refuses (failure(exit_usage)) an --out, or its temporary --out.tmp, that is the same file
-/// as an input: same path, a symbolic or a hard link (same device and inode).
+/// Refuses an output (--out, --save-grid) that is the same file as an input (same path, a
+/// symbolic or a hard link: same device and inode) or as the other output (failure(exit_usage)),
+/// and one whose path holds something other than a regular file, a symbolic link included
+/// (failure(exit_write)). Before anything is read.
 void refuse_output_over_input(const options& o);
 
 /// Reads the mixture and the noise and checks them against each other (failure(exit_input)).
@@ -125,11 +127,14 @@ void apply_stochastic_options(const options& o, deis::multistep_options& mo);
 
 /// The end of every run (run.cpp, shared by run_diffusers): checks the run's status, that it
 /// made `nfe` network calls and that the samples x are finite (failure(exit_run) otherwise,
-/// naming the step of `steps` where it failed), then writes x to --out, stopping with
-/// `interrupted` (stage::writing) when a signal arrives meanwhile. Scalar: float or double.
+/// naming the step of `steps` where it failed), then writes x to --out and, with --save-grid
+/// and a `grid`, the grid: both to temporaries first, renamed into place only when both are
+/// written, so that a failure (failure(exit_write)) or a signal (`interrupted`,
+/// stage::writing) leaves neither output changed. Scalar: float or double.
 template <class Scalar>
 void check_and_write(const options& o, const deis::sample_result& r, int nfe, int steps,
-                     const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& x);
+                     const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& x,
+                     const std::vector<double>* grid = nullptr);
 
 /// The run with a scheduler config, --init/--strength, --invert or --print-grid (diffusers.cpp).
 void run_diffusers(const options& o, problem p);

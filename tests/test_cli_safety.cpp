@@ -4,6 +4,8 @@
 //   2  an output renamed over a directory, FIFO, socket, device or symbolic link
 //   3  the fixed temporary <out>.tmp, which replaced a file of that name (or wrote through a
 //      link of that name), and which two runs on one --out shared
+//   5  a FIFO or /dev/zero as an input (the program hung, deaf to signals); files read whole
+//      before any size check
 //   6  --save-grid written before the run, not atomically and unchecked
 // and the helper that writes every output (examples/support/atomic_file.hpp).
 #include <sys/socket.h>
@@ -196,6 +198,13 @@ inline std::vector<object_kind> not_regular_kinds(const std::string& target) {
     };
 }
 
+// A sparse file of `bytes` bytes (zeros).
+inline std::string sparse_file(const deis_cli_test::scratch& s, const std::string& name, std::uintmax_t bytes) {
+    const std::string p = s.write(name, "");
+    fs::resize_file(p, bytes);
+    return p;
+}
+
 }  // namespace cli_safety_test
 
 TEST_CASE("deis-sample defect 1: no output is ever written over an input", "[cli][safety]") {
@@ -311,6 +320,38 @@ TEST_CASE("deis-sample defect 3: the temporary is a new file of the run's own", 
             interrupted = true;
         }
         REQUIRE(interrupted);
+    }
+}
+
+TEST_CASE("deis-sample defect 5: a FIFO or /dev/zero as an input is refused at once", "[cli][safety]") {
+    using namespace deis_cli_test;
+    scratch s;
+    const cli_safety_test::all_inputs files(s);
+    const std::string fifo = s.path("fifo");
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    for (const auto& i : files.each()) {
+        for (const std::string& bad : {fifo, std::string("/dev/zero")}) {
+            // (a section's name must not change between the runs of the test case)
+            DYNAMIC_SECTION(i.option << (bad == fifo ? " a FIFO" : " /dev/zero")) {
+                const auto t0 = std::chrono::steady_clock::now();
+                const cli_result r = child(set(i.args, i.option, bad), s.dir().string()).wait(30.0);
+                CHECK(since(t0) < 10.0);
+                require_failure(r, exit_input, {bad, "not a regular file"});
+                CHECK(s.out_files().empty());
+            }
+        }
+    }
+    SECTION("--grid-file and --scheduler-config beyond their limits are refused before they are read") {
+        // sparse files of zeros: before the fix each was read whole (memory of its size or more)
+        const std::string grid = cli_safety_test::sparse_file(s, "big-grid.txt", (std::uintmax_t(64) << 20) + 1);
+        const std::string config = cli_safety_test::sparse_file(s, "big.json", (std::uintmax_t(16) << 20) + 1);
+        const cli_result rg = s.run(set(files.reading("--grid-file"), "--grid-file", grid));
+        require_failure(rg, exit_input, {"--grid-file " + grid, "longer than 67108864 bytes"});
+        CHECK(rg.max_rss_kb < 32 * 1024);
+        const cli_result rc = s.run(set(files.reading("--scheduler-config"), "--scheduler-config", config));
+        require_failure(rc, exit_input, {"--scheduler-config " + config, "longer than 16777216 bytes"});
+        CHECK(rc.max_rss_kb < 16 * 1024);
+        CHECK(s.out_files().empty());
     }
 }
 

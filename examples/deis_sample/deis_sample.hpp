@@ -39,6 +39,11 @@ constexpr double min_vp_t_end = 1e-12;
 constexpr double max_flow_shift = 1000.0;
 constexpr double edm_sigma_min = 0.002, edm_sigma_max = 80.0;
 
+// The largest --grid-file (10^6 + 1 times of up to 60 characters) and --scheduler-config
+// (room for trained_betas of 10^5 entries) read, in bytes (docs/deis-sample.md, "Input files").
+constexpr std::uintmax_t max_grid_file_bytes = std::uintmax_t(64) << 20;
+constexpr std::uintmax_t max_scheduler_config_bytes = std::uintmax_t(16) << 20;
+
 /// A failure with its exit code; the message is printed as one line, after
 /// "deis-sample: error: " (or after "deis-sample: " when it is not an error: an interruption).
 struct failure : std::runtime_error {

@@ -3,7 +3,6 @@
 // --save-grid), each through a temporary renamed into place at the end.
 #include <deis/calibrate.hpp>
 #include <deis/deis.hpp>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <optional>
@@ -18,6 +17,7 @@
 #include "run_control.hpp"
 #include "support/atomic_file.hpp"
 #include "support/csv_io.hpp"
+#include "support/input_file.hpp"
 
 namespace deis_sample {
 
@@ -118,28 +118,19 @@ private:
     Schedule s_;
 };
 
-// A grid file: one time per line, t_max first (blank lines ignored).
+// A grid file: one time per line, t_max first (blank lines ignored), in the number format
+// of the CSV files (csv_io.hpp); a regular file of at most max_grid_file_bytes.
 std::vector<double> read_grid_file(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw failure(exit_input, "--grid-file " + path + ": cannot open file for reading");
-    std::vector<double> g;
-    std::string line;
-    int n = 0;
-    while (std::getline(in, line)) {
-        ++n;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        std::size_t used = 0;
-        double t = 0.0;
-        try {
-            t = std::stod(line, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (used == 0 || line.find_first_not_of(" \t\r", used) != std::string::npos)
-            throw failure(exit_input, "--grid-file " + path + ": line " + std::to_string(n) + " is not a number");
-        g.push_back(t);
+    const std::string name = "--grid-file " + path;
+    try {
+        deis_tools::input_file in(path, max_grid_file_bytes, name);
+        deis_tools::read_limits lim;
+        lim.max_fields = 1;
+        lim.max_values = std::size_t(max_steps) + 1;
+        return deis_tools::detail::parse_numbers(in.stream(), name, false, lim).values;
+    } catch (const std::runtime_error& e) {
+        throw failure(exit_input, e.what());
     }
-    return g;
 }
 
 std::string describe_failure(const deis::sample_result& r, int steps) {

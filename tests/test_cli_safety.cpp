@@ -7,6 +7,8 @@
 //   5  a FIFO or /dev/zero as an input (the program hung, deaf to signals); files read whole
 //      before any size check
 //   6  --save-grid written before the run, not atomically and unchecked
+//   7  integers read as octal or hexadecimal (--steps 010 ran 8 steps), --strength nan taken
+//      as "not given", --t-end 1e-400 read as 0
 // and the helper that writes every output (examples/support/atomic_file.hpp).
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -389,6 +391,47 @@ TEST_CASE("deis-sample defect 6: --save-grid is written with the samples, at the
         require_failure(r, exit_write, {"--save-grid " + grid});
         CHECK(s.out_files() == std::vector<std::string>{"x0.csv"});
         CHECK(slurp(s.out_path()) == "earlier samples\n");
+    }
+}
+
+TEST_CASE("deis-sample defect 7: integers are decimal, floating values finite and normal", "[cli][safety]") {
+    using namespace deis_cli_test;
+    scratch s;
+    const inputs in(s);
+    const args_t b = in.base();
+    SECTION("leading zeros are decimal") {
+        require_success(s.run(set(set(b, "--steps", "010"), "--out", s.out_path("a.csv"))), 10);
+        require_success(s.run(set(set(b, "--steps", "10"), "--out", s.out_path("b.csv"))), 10);
+        CHECK(slurp(s.out_path("a.csv")) == slurp(s.out_path("b.csv")));
+        require_success(s.run(add(set(b, "--out", s.out_path("c.csv")), {"--order", "02"})), 4);
+        require_success(s.run(add(set(b, "--out", s.out_path("d.csv")), {"--order", "2"})), 4);
+        CHECK(slurp(s.out_path("c.csv")) == slurp(s.out_path("d.csv")));
+    }
+    SECTION("other texts are refused, naming the option") {
+        const args_t ddim = set(b, "--method", "ddim");
+        const args_t list = drop(drop(b, "--grid"), "--steps");
+        const std::vector<std::pair<args_t, std::vector<std::string>>> cases = {
+            {set(b, "--steps", "0x10"), {"--steps = 0x10", "decimal integer"}},
+            {set(b, "--steps", "0b11"), {"--steps = 0b11"}},
+            {set(b, "--steps", "1e1"), {"--steps = 1e1"}},
+            {add(b, {"--order", "0x2"}), {"--order = 0x2"}},
+            {add(set(b, "--grid", "optimized"), {"--calibration-samples", "0x10"}), {"--calibration-samples = 0x10"}},
+            {add(b, {"--init", in.noise, "--strength", "nan"}), {"--strength = nan", "finite"}},
+            {add(b, {"--t-end", "1e-400"}), {"--t-end = 1e-400", "too small"}},
+            {add(b, {"--t-end", "1e-310"}), {"--t-end = 1e-310", "too small"}},  // subnormal
+            {add(b, {"--t-max", "1e400"}), {"--t-max = 1e400", "finite"}},
+            {add(b, {"--beta-max", "0x10"}), {"--beta-max = 0x10", "not a decimal number"}},
+            {add(b, {"--grid-power", "0x1p1"}), {"--grid-power = 0x1p1"}},
+            {add(ddim, {"--eta", "NaN"}), {"--eta = NaN", "finite"}},
+            {add(b, {"--init", in.noise, "--image-seq-len", "inf"}), {"--image-seq-len = inf", "finite"}},
+            {add(list, {"--sigmas", "5,1e-400"}), {"--sigmas", "1e-400", "too small"}},
+            {add(list, {"--sigmas", "5,0x1"}), {"--sigmas", "0x1"}},
+        };
+        for (const auto& [args, mentions] : cases) {
+            INFO(join(args));
+            require_failure(s.run(args), exit_usage, mentions);
+            CHECK(s.out_files().empty());
+        }
     }
 }
 

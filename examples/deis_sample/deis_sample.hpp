@@ -17,7 +17,10 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+#include "support/number_options.hpp"
 
 namespace deis_sample {
 
@@ -92,6 +95,18 @@ struct options {
     bool invert = false, print_grid = false;
     bool strength_given = false, grid_given = false, output_given = false, predict_given = false;
 };
+
+/// Adds a numeric option whose text is checked before CLI11 converts it
+/// (support/number_options.hpp: decimal integers; decimal floating values that are 0 or
+/// normal doubles). A bad text throws deis_tools::bad_number, a usage error naming the option.
+template <class T>
+CLI::Option* add_number(CLI::App& app, const std::string& name, T& value, const std::string& help) {
+    CLI::Option* opt = app.add_option(name, value, help);
+    if constexpr (std::is_integral_v<T>)
+        return opt->transform(deis_tools::decimal_integer(name));
+    else
+        return opt->check(deis_tools::finite_number(name));
+}
 
 /// Whether a run needs diffusers.cpp (any of its options given).
 inline bool uses_diffusers_run(const options& o) {

@@ -29,9 +29,9 @@ void add_diffusers_options(CLI::App& app, options& o) {
                    "diffusers scheduler_config.json: sets the schedule, grid and model output "
                    "(explicit --grid, --model-output, --predict override); replaces --schedule");
     app.add_option("--init", o.init, "Data to start from (img2img), or to invert (--invert); one per row");
-    app.add_option("--strength", o.strength, "With --init: img2img strength in (0, 1] [default: 1]");
-    app.add_option("--image-seq-len", o.image_seq_len,
-                   "Image tokens for a config with dynamic shifting (Flux: (H/16)(W/16))")
+    add_number(app, "--strength", o.strength, "With --init: img2img strength in (0, 1] [default: 1]");
+    add_number(app, "--image-seq-len", o.image_seq_len,
+               "Image tokens for a config with dynamic shifting (Flux: (H/16)(W/16))")
         ->capture_default_str();
     app.add_flag("--invert", o.invert, "Integrate from the data --init up to the noise end (no --noise)");
     app.add_flag("--print-grid", o.print_grid,

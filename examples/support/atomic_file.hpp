@@ -184,4 +184,9 @@ bool atomic_write(const std::string& path, Writer&& writer, Stop&& stop = {}) {
     return true;
 }
 
+/// atomic_write of the bytes of `text`.
+inline void write_text_file(const std::string& path, const std::string& text) {
+    atomic_write(path, [&](std::ostream& out) { return bool(out << text); });
+}
+
 }  // namespace deis_tools

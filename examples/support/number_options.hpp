@@ -48,11 +48,13 @@ inline std::string floating_problem(const std::string& text) {
 }
 
 /// The validator of an integer option `name`: refuses (bad_number) anything but a decimal
-/// integer and strips its leading zeros, so that CLI11 reads it in base 10.
-inline CLI::Validator decimal_integer(const std::string& name) {
+/// integer (without a '-' unless `negative`) and strips its leading zeros, so that CLI11
+/// reads it in base 10.
+inline CLI::Validator decimal_integer(const std::string& name, bool negative = true) {
     return CLI::Validator(
-        [name](std::string& text) {
-            const std::string why = integer_problem(text);
+        [name, negative](std::string& text) {
+            const std::string why = !negative && !text.empty() && text[0] == '-' ? "must not be negative"
+                                                                                 : integer_problem(text);
             if (!why.empty()) throw bad_number(name + " = " + text + " " + why);
             const std::size_t sign = text[0] == '+' || text[0] == '-' ? 1 : 0;
             const std::size_t first = text.find_first_not_of('0', sign);

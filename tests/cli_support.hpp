@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
@@ -199,6 +200,33 @@ private:
 /// Runs deis-sample to its end.
 inline cli_result run_program(const args_t& args, const std::string& cwd = "") { return child(args, cwd).wait(); }
 
+/// Runs deis-sample to its end with a file size limit of `bytes` (RLIMIT_FSIZE) and SIGXFSZ
+/// ignored: a write beyond the limit fails (EFBIG), as on a full disk. Both are set in this
+/// process only while the child is forked, which inherits them.
+inline cli_result run_with_file_size_limit(const args_t& args, const std::string& cwd, rlim_t bytes) {
+    rlimit old{};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+    struct sigaction ignore {}, previous {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    REQUIRE(::sigaction(SIGXFSZ, &ignore, &previous) == 0);
+    rlimit low = old;
+    low.rlim_cur = bytes;
+    const bool limited = ::setrlimit(RLIMIT_FSIZE, &low) == 0;
+    std::unique_ptr<child> c;
+    std::string error;
+    try {
+        if (limited) c = std::make_unique<child>(args, cwd);
+    } catch (const std::exception& e) {
+        error = e.what();
+    }
+    ::setrlimit(RLIMIT_FSIZE, &old);
+    ::sigaction(SIGXFSZ, &previous, nullptr);
+    REQUIRE(limited);
+    REQUIRE(error.empty());
+    return c->wait();
+}
+
 /// Every file under `dir` (recursively) with its bytes, symbolic links and other kinds by
 /// what they are: equal snapshots mean nothing there was changed, added or removed.
 inline std::map<std::string, std::string> snapshot(const fs::path& dir) {
@@ -263,6 +291,36 @@ public:
 private:
     fs::path dir_;
 };
+
+/// Stops the program (SIGSTOP) as soon as a file other than `final_name` appears in the
+/// scratch's out/: its temporary, so it is writing its output. Returns true when the program
+/// is stopped before `final_name` is in place; false (the program continued) when it had
+/// finished already, so that the caller can try again.
+inline bool stop_while_writing(const child& c, const scratch& s, const std::string& final_name) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (;;) {
+        bool writing = false;
+        std::error_code ec;
+        for (fs::directory_iterator e(s.dir() / "out", ec), end; !ec && e != end; e.increment(ec))
+            writing = writing || e->path().filename() != final_name;
+        if (writing || fs::exists(s.dir() / "out" / final_name)) break;
+        if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > 60.0)
+            FAIL("deis-sample wrote nothing within 60 s");
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    REQUIRE(::kill(c.pid(), SIGSTOP) == 0);
+    // stopped: state T in /proc/<pid>/stat (at once, unless it is inside a system call, which
+    // it leaves stopped)
+    for (int i = 0; i < 10000; ++i) {
+        const std::string stat = slurp("/proc/" + std::to_string(c.pid()) + "/stat");
+        const auto close = stat.rfind(')');
+        if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] == 'T') break;
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    if (!fs::exists(s.dir() / "out" / final_name)) return true;
+    REQUIRE(::kill(c.pid(), SIGCONT) == 0);
+    return false;
+}
 
 // args with option `opt` set to `value` (replaced if present, appended if not).
 inline args_t set(args_t a, const std::string& opt, const std::string& value) {

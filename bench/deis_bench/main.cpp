@@ -39,6 +39,7 @@
 #include "stochastic.hpp"
 #include "support/csv_io.hpp"
 #include "support/mixture_io.hpp"
+#include "support/number_options.hpp"
 
 namespace {
 
@@ -60,9 +61,16 @@ int bench_main(int argc, char** argv) {
                    "a mixture file (.json, else CSV as gmm2d_components.csv) replacing the case's mixture; the case "
                    "still chooses the schedule")
         ->check(CLI::ExistingFile);
-    app.add_option("--nfe", cfg.nfe, "NFE budgets, comma-separated")->delimiter(',')->capture_default_str();
-    auto* samples = app.add_option("--samples", cfg.samples, "number of samples x_T")->capture_default_str();
+    // numbers: decimal text only (support/number_options.hpp; CLI11 would read 010 as 8)
+    app.add_option("--nfe", cfg.nfe, "NFE budgets, comma-separated")
+        ->delimiter(',')
+        ->transform(deis_tools::decimal_integer("--nfe"))
+        ->capture_default_str();
+    auto* samples = app.add_option("--samples", cfg.samples, "number of samples x_T")
+                        ->transform(deis_tools::decimal_integer("--samples"))
+                        ->capture_default_str();
     app.add_option("--seed", cfg.seed, "seed of x_T (std::mt19937_64 + std::normal_distribution)")
+        ->transform(deis_tools::decimal_integer("--seed", false))
         ->capture_default_str();
     app.add_option("--out-dir", cfg.out_dir, "where results.csv, table.md, plot.gp and the PNGs go")
         ->capture_default_str();
@@ -71,8 +79,10 @@ int bench_main(int argc, char** argv) {
     app.add_option("--grids", cfg.grids, "grids to use: names or shell patterns, comma-separated (see --list)")
         ->delimiter(',');
     app.add_option("--ref-tol", cfg.ref_tol, "atol = rtol of the reference solution (checked at a tenth of it)")
+        ->check(deis_tools::finite_number("--ref-tol"))
         ->capture_default_str();
     app.add_option("--ref-block", cfg.ref_block, "samples per step-size control of the reference integrator")
+        ->transform(deis_tools::decimal_integer("--ref-block"))
         ->capture_default_str();
     app.add_option("--check-reference", cfg.check_dir,
                    "directory of the reference data (tests/data): run on its gmm2d_xT.csv and compare with gmm2d_exact.csv and "

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -14,6 +13,7 @@
 
 #include "report.hpp"
 #include "runs.hpp"
+#include "support/atomic_file.hpp"
 
 namespace deis_bench {
 
@@ -125,11 +125,7 @@ std::vector<std::string> plot(const std::string& out_dir, const std::string& cas
                        grids, g.name, y_clip);
     }
     const std::string script = (fs::path(out_dir) / "plot.gp").string();
-    {
-        std::ofstream out(script);
-        out << body.str();
-        if (!out) throw std::runtime_error(script + ": cannot write");
-    }
+    deis_tools::write_text_file(script, body.str());
     if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
         std::cerr << "deis-bench: gnuplot not found, no plot drawn (the data is in results.csv; install gnuplot and "
                      "run 'gnuplot plot.gp' in "

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <iomanip>
 #include <iostream>
@@ -11,7 +10,9 @@
 #include <stdexcept>
 
 #include "plot.hpp"
+#include "support/atomic_file.hpp"
 #include "support/csv_io.hpp"
+#include "support/input_file.hpp"
 
 namespace deis_bench {
 
@@ -261,8 +262,7 @@ std::string markdown_report(const problem_info& info, const std::vector<run_reco
 }
 
 void write_csv(const std::string& path, const std::string& case_name, const std::vector<run_record>& rs) {
-    std::ofstream out(path);
-    if (!out) throw std::runtime_error(path + ": cannot open for writing");
+    std::ostringstream out;
     out << "case,solver,family,grid,nfe_budget,nfe,steps,status,median_err,rms_error,max_err,n_mode_switch\n";
     out << std::scientific << std::setprecision(6);
     for (const auto& r : rs) {
@@ -273,7 +273,7 @@ void write_csv(const std::string& path, const std::string& case_name, const std:
         else
             out << ",,,\n";
     }
-    if (!out) throw std::runtime_error(path + ": write failed");
+    deis_tools::write_text_file(path, out.str());
 }
 
 namespace {
@@ -288,8 +288,8 @@ struct reference_row {
 };
 
 std::vector<reference_row> read_reference_results(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error(path + ": cannot open");
+    deis_tools::input_file file(path);
+    std::istream& in = file.stream();
     std::vector<reference_row> rows;
     std::string line;
     std::getline(in, line);  // header
@@ -456,12 +456,7 @@ int write_outputs(const settings& cfg, const problem_info& info, const Eigen::Ma
         check_passed = c.passed;
     }
     std::cout << report << std::flush;
-    {
-        const std::string path = (fs::path(cfg.out_dir) / "table.md").string();
-        std::ofstream out(path);
-        out << report;
-        if (!out) throw std::runtime_error(path + ": cannot write");
-    }
+    deis_tools::write_text_file((fs::path(cfg.out_dir) / "table.md").string(), report);
     write_csv((fs::path(cfg.out_dir) / "results.csv").string(), cfg.case_name, rs);
     // the y axis stops at the decade above the RMS size of the data, sqrt(mean ||x_ref||^2 / D)
     const double data_scale = std::sqrt(ref.squaredNorm() / double(ref.size()));

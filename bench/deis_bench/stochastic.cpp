@@ -3,11 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <random>
 #include <sstream>
 #include <stdexcept>
+
+#include "support/atomic_file.hpp"
 
 namespace deis_bench {
 
@@ -70,13 +71,13 @@ void write_stochastic(const settings& cfg, const problem_info& info, const std::
     }
     std::cout << md.str();
     std::filesystem::create_directories(cfg.out_dir);
-    std::ofstream(std::filesystem::path(cfg.out_dir) / "stochastic.md") << md.str();
-    std::ofstream csv(std::filesystem::path(cfg.out_dir) / "stochastic.csv");
+    deis_tools::write_text_file((std::filesystem::path(cfg.out_dir) / "stochastic.md").string(), md.str());
+    std::ostringstream csv;
     csv << "solver,nfe,sliced_wasserstein,floor\n";
     for (const auto& r : rows)
         for (std::size_t i = 0; i < cfg.nfe.size(); ++i)
             csv << r.solver << ',' << cfg.nfe[i] << ',' << sci(r.distance[i], 6) << ',' << sci(floor, 6) << '\n';
-    if (!csv) throw std::runtime_error("cannot write " + cfg.out_dir + "/stochastic.csv");
+    deis_tools::write_text_file((std::filesystem::path(cfg.out_dir) / "stochastic.csv").string(), csv.str());
 }
 
 }  // namespace deis_bench

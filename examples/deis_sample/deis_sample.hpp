@@ -4,7 +4,7 @@
 // docs/deis-sample.md, or --help.
 //
 //   options.cpp    the command line: parsing, ranges, defaults that depend on other options
-//   inputs.cpp     the input files: refusing an --out that is one of them, reading them
+//   inputs.cpp     the input files: refusing an output that is one of them, reading them
 //   run.cpp        the network and the solver, the run, writing the output
 //   interrupt.cpp  SIGINT and SIGTERM (interrupt.hpp)
 //   main.cpp       the order of the above, and the one line on stderr for every failure
@@ -17,7 +17,10 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+#include "support/number_options.hpp"
 
 namespace deis_sample {
 
@@ -38,6 +41,11 @@ constexpr double min_vp_t_end = 1e-12;
 // (the EDM paper's)
 constexpr double max_flow_shift = 1000.0;
 constexpr double edm_sigma_min = 0.002, edm_sigma_max = 80.0;
+
+// The largest --grid-file (10^6 + 1 times of up to 60 characters) and --scheduler-config
+// (room for trained_betas of 10^5 entries) read, in bytes (docs/deis-sample.md, "Input files").
+constexpr std::uintmax_t max_grid_file_bytes = std::uintmax_t(64) << 20;
+constexpr std::uintmax_t max_scheduler_config_bytes = std::uintmax_t(16) << 20;
 
 /// A failure with its exit code; the message is printed as one line, after
 /// "deis-sample: error: " (or after "deis-sample: " when it is not an error: an interruption).
@@ -88,6 +96,18 @@ struct options {
     bool strength_given = false, grid_given = false, output_given = false, predict_given = false;
 };
 
+/// Adds a numeric option whose text is checked before CLI11 converts it
+/// (support/number_options.hpp: decimal integers; decimal floating values that are 0 or
+/// normal doubles). A bad text throws deis_tools::bad_number, a usage error naming the option.
+template <class T>
+CLI::Option* add_number(CLI::App& app, const std::string& name, T& value, const std::string& help) {
+    CLI::Option* opt = app.add_option(name, value, help);
+    if constexpr (std::is_integral_v<T>)
+        return opt->transform(deis_tools::decimal_integer(name));
+    else
+        return opt->check(deis_tools::finite_number(name));
+}
+
 /// Whether a run needs diffusers.cpp (any of its options given).
 inline bool uses_diffusers_run(const options& o) {
     return !o.scheduler_config.empty() || !o.init.empty() || o.invert || o.print_grid;
@@ -105,8 +125,10 @@ struct problem {
     Eigen::MatrixXd init;   ///< --init, one sample per column (empty without it)
 };
 
-/// Refuses (failure(exit_usage)) an --out, or its temporary --out.tmp, that is the same file
-/// as an input: same path, a symbolic or a hard link (same device and inode).
+/// Refuses an output (--out, --save-grid) that is the same file as an input (same path, a
+/// symbolic or a hard link: same device and inode) or as the other output (failure(exit_usage)),
+/// and one whose path holds something other than a regular file, a symbolic link included
+/// (failure(exit_write)). Before anything is read.
 void refuse_output_over_input(const options& o);
 
 /// Reads the mixture and the noise and checks them against each other (failure(exit_input)).
@@ -125,11 +147,14 @@ void apply_stochastic_options(const options& o, deis::multistep_options& mo);
 
 /// The end of every run (run.cpp, shared by run_diffusers): checks the run's status, that it
 /// made `nfe` network calls and that the samples x are finite (failure(exit_run) otherwise,
-/// naming the step of `steps` where it failed), then writes x to --out, stopping with
-/// `interrupted` (stage::writing) when a signal arrives meanwhile. Scalar: float or double.
+/// naming the step of `steps` where it failed), then writes x to --out and, with --save-grid
+/// and a `grid`, the grid: both to temporaries first, renamed into place only when both are
+/// written, so that a failure (failure(exit_write)) or a signal (`interrupted`,
+/// stage::writing) leaves neither output changed. Scalar: float or double.
 template <class Scalar>
 void check_and_write(const options& o, const deis::sample_result& r, int nfe, int steps,
-                     const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& x);
+                     const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& x,
+                     const std::vector<double>* grid = nullptr);
 
 /// The run with a scheduler config, --init/--strength, --invert or --print-grid (diffusers.cpp).
 void run_diffusers(const options& o, problem p);

@@ -8,6 +8,7 @@
 #include <deis/deis.hpp>
 #include <deis/diffusers.hpp>
 #include <iostream>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <utility>
@@ -18,6 +19,7 @@
 #include "interrupt.hpp"
 #include "run_control.hpp"
 #include "support/csv_io.hpp"
+#include "support/input_file.hpp"
 
 namespace deis_sample {
 
@@ -27,9 +29,9 @@ void add_diffusers_options(CLI::App& app, options& o) {
                    "diffusers scheduler_config.json: sets the schedule, grid and model output "
                    "(explicit --grid, --model-output, --predict override); replaces --schedule");
     app.add_option("--init", o.init, "Data to start from (img2img), or to invert (--invert); one per row");
-    app.add_option("--strength", o.strength, "With --init: img2img strength in (0, 1] [default: 1]");
-    app.add_option("--image-seq-len", o.image_seq_len,
-                   "Image tokens for a config with dynamic shifting (Flux: (H/16)(W/16))")
+    add_number(app, "--strength", o.strength, "With --init: img2img strength in (0, 1] [default: 1]");
+    add_number(app, "--image-seq-len", o.image_seq_len,
+               "Image tokens for a config with dynamic shifting (Flux: (H/16)(W/16))")
         ->capture_default_str();
     app.add_flag("--invert", o.invert, "Integrate from the data --init up to the noise end (no --noise)");
     app.add_flag("--print-grid", o.print_grid,
@@ -204,6 +206,23 @@ void run_schedule(const options& o, const Schedule& sch, setting st, problem p) 
         run_setting<double>(o, sch, std::move(st), std::move(p));
 }
 
+// The --scheduler-config file: a regular file of at most max_scheduler_config_bytes, read
+// before it is parsed (deis::parse_scheduler_config). Failures: failure(exit_input).
+deis::scheduler_config read_scheduler_config(const std::string& path) {
+    std::string text;
+    try {
+        deis_tools::input_file in(path, max_scheduler_config_bytes, "--scheduler-config " + path);
+        text.assign(std::istreambuf_iterator<char>(in.stream()), std::istreambuf_iterator<char>());
+    } catch (const std::runtime_error& e) {
+        throw failure(exit_input, e.what());
+    }
+    try {
+        return deis::parse_scheduler_config(text);
+    } catch (const std::invalid_argument& e) {
+        throw failure(exit_input, std::string(e.what()) + " (in '" + path + "')");
+    }
+}
+
 deis::grid_kind grid_kind_of(const std::string& g) {
     return g == "t-power" ? deis::grid_kind::power_t : g == "log-rho" ? deis::grid_kind::log_rho
                                                                       : deis::grid_kind::power_rho;
@@ -243,13 +262,7 @@ void run_diffusers(const options& o, problem p) {
             usage_error(e.what());
         }
     }
-    deis::scheduler_config c = [&] {
-        try {
-            return deis::load_scheduler_config(o.scheduler_config);
-        } catch (const std::invalid_argument& e) {
-            throw failure(exit_input, e.what());
-        }
-    }();
+    deis::scheduler_config c = read_scheduler_config(o.scheduler_config);
     setting st;
     st.output = o.output_given ? parse_output(o.output) : c.output;
     st.discrete = c.discrete();

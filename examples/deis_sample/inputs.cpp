@@ -1,41 +1,72 @@
-// deis-sample: the input files. The output never replaces one of them, and they are read
-// once, completely, before the run.
+// deis-sample: the input files. No output replaces one of them, and they are read once,
+// completely, before the run (regular files only: support/input_file.hpp).
 #include <sys/stat.h>
 
 #include <cfloat>
 #include <cmath>
+#include <filesystem>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
 #include "deis_sample.hpp"
+#include "support/atomic_file.hpp"
 #include "support/csv_io.hpp"
 #include "support/mixture_io.hpp"
 
 namespace deis_sample {
 
-void refuse_output_over_input(const options& o) {
-    const std::vector<std::pair<const char*, const std::string*>> inputs = {
-        {"--noise", &o.noise}, {"--mixture", &o.mixture_json}, {"--mixture-csv", &o.mixture_csv},
-        {"--init", &o.init}, {"--scheduler-config", &o.scheduler_config}};
-    const std::string tmp = o.out + ".tmp";
-    struct stat out_st {}, tmp_st {};
-    // a path that does not exist (yet) is no input; one that cannot be examined is left to
-    // the reader or the writer, which report it
-    const bool out_exists = ::stat(o.out.c_str(), &out_st) == 0;
-    const bool tmp_exists = ::stat(tmp.c_str(), &tmp_st) == 0;
-    const auto same = [](const struct stat& a, const struct stat& b) {
-        return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-    };
-    for (const auto& [option, path] : inputs) {
+namespace {
+
+struct named_path {
+    const char* option;
+    const std::string& path;
+};
+
+bool same_file(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
+
+// An output that is the same file as an input, by any name: the same path, a symbolic link
+// to it or a hard link (the same device and inode once links are followed). A path that
+// does not exist (yet) is no input; one that cannot be examined is left to the reader or
+// the writer, which report it.
+void refuse_input(const named_path& out, const std::vector<named_path>& inputs) {
+    struct stat out_st {};
+    if (::stat(out.path.c_str(), &out_st) != 0) return;
+    for (const named_path& in : inputs) {
         struct stat in_st {};
-        if (path->empty() || ::stat(path->c_str(), &in_st) != 0) continue;
-        if (out_exists && same(out_st, in_st))
-            usage_error("--out " + o.out + " is the same file as " + option + " " + *path +
-                        ": refusing to overwrite an input");
-        if (tmp_exists && same(tmp_st, in_st))
-            usage_error("--out " + o.out + ": its temporary " + tmp + " is the same file as " + option + " " +
-                        *path + ": refusing to overwrite an input");
+        if (!in.path.empty() && ::stat(in.path.c_str(), &in_st) == 0 && same_file(out_st, in_st))
+            usage_error(std::string(out.option) + " " + out.path + " is the same file as " + in.option + " " +
+                        in.path + ": refusing to overwrite an input");
+    }
+}
+
+// Whether two outputs name one file: the same existing file, or the same path once its
+// existing part is resolved (".", "..", symbolic links to directories).
+bool same_output(const std::string& a, const std::string& b) {
+    struct stat sa {}, sb {};
+    if (::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0) return same_file(sa, sb);
+    std::error_code ea, eb;
+    const std::filesystem::path ra = std::filesystem::weakly_canonical(a, ea);
+    const std::filesystem::path rb = std::filesystem::weakly_canonical(b, eb);
+    return (ea || eb) ? a == b : ra == rb;
+}
+
+}  // namespace
+
+void refuse_output_over_input(const options& o) {
+    const std::vector<named_path> inputs = {
+        {"--noise", o.noise}, {"--mixture", o.mixture_json},  {"--mixture-csv", o.mixture_csv},
+        {"--init", o.init},   {"--scheduler-config", o.scheduler_config}, {"--grid-file", o.grid_file}};
+    std::vector<named_path> outputs = {{"--out", o.out}};
+    if (!o.save_grid.empty()) outputs.push_back({"--save-grid", o.save_grid});
+    for (const named_path& out : outputs) refuse_input(out, inputs);
+    if (outputs.size() == 2 && same_output(o.out, o.save_grid))
+        usage_error("--out " + o.out + " and --save-grid " + o.save_grid + " are the same file");
+    // what is there already must be a regular file, which the output replaces
+    for (const named_path& out : outputs) {
+        const std::string why = deis_tools::output_refusal(out.path);
+        if (!why.empty()) throw failure(exit_write, std::string(out.option) + " " + out.path + " " + why);
     }
 }
 

@@ -3,10 +3,11 @@
 // library's solvers, and writes the samples. Usage: docs/deis-sample.md, or --help.
 // The parts: deis_sample.hpp.
 //
-// Exit codes: 0 success (prints "nfe=<count>" on stdout), 1 bad command line (or an --out
+// Exit codes: 0 success (prints "nfe=<count>" on stdout), 1 bad command line (or an output
 // that is an input), 2 bad input file, 3 the run stopped on a non-finite network output, 4
-// the output could not be written, 130 / 143 interrupted by SIGINT / SIGTERM. Every failure
-// prints exactly one line on stderr and leaves no output file; the inputs are only read.
+// an output could not be written (or its path holds something other than a regular file),
+// 130 / 143 interrupted by SIGINT / SIGTERM. Every failure prints exactly one line on stderr
+// and changes no output file; the inputs are only read.
 #include <iostream>
 #include <string>
 #include <utility>

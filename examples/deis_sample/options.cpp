@@ -40,7 +40,7 @@ void require_finite(const char* name, double v) {
     if (!std::isfinite(v)) usage_error(std::string(name) + " = " + num(v) + " must be finite");
 }
 
-// --sigmas LIST: noise levels separated by commas, each a whole number, >= 0 and finite,
+// --sigmas LIST: noise levels separated by commas, each a decimal number, >= 0 and finite,
 // strictly decreasing, at least 2 and at most max_steps + 1 of them.
 std::vector<double> parse_sigma_list(const std::string& text) {
     std::vector<double> v;
@@ -48,12 +48,15 @@ std::vector<double> parse_sigma_list(const std::string& text) {
     while (true) {
         const std::size_t comma = text.find(',', start);
         const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        char* end = nullptr;
-        const double x = std::strtod(item.c_str(), &end);
-        if (item.empty() || end != item.c_str() + item.size())
+        // the grammar and range of the floating options (support/number_options.hpp)
+        const std::string why = deis_tools::floating_problem(item);
+        if (!deis_tools::detail::is_decimal(item.c_str(), item.size()) &&
+            !deis_tools::detail::spells_non_finite(item))
             usage_error("--sigmas: '" + item + "' is not a number (give a comma-separated list or karras, exponential, "
                         "ays-sd15, ays-sdxl)");
-        if (!std::isfinite(x) || x < 0.0) usage_error("--sigmas: " + item + " must be finite and >= 0");
+        if (!why.empty()) usage_error("--sigmas: " + item + " " + why);
+        const double x = std::strtod(item.c_str(), nullptr);
+        if (x < 0.0) usage_error("--sigmas: " + item + " must be finite and >= 0");
         if (!v.empty() && !(x < v.back()))
             usage_error("--sigmas: " + item + " must be smaller than the level before it, " + num(v.back()));
         v.push_back(x);
@@ -215,7 +218,7 @@ void validate(options& o, const given& g) {
 
 // --eta, --sde, --seed, --progress: stochastic sampling and run control.
 void add_stochastic_options(CLI::App& app, options& o, std::string& seed, CLI::Option*& eta, CLI::Option*& sde) {
-    eta = app.add_option("--eta", o.eta, "ddim only: stochasticity in [0, 1] (1: ancestral sampling)")
+    eta = add_number(app, "--eta", o.eta, "ddim only: stochasticity in [0, 1] (1: ancestral sampling)")
               ->capture_default_str();
     sde = app.add_flag("--sde", o.sde, "The SDE form: with --predict data, --method tab or rhoab, --order 0..2 [default 1]");
     app.add_option("--seed", seed, "Seed of the noise of a stochastic run (--eta > 0 or --sde), 0..2^64-1 [default: 2022]");
@@ -270,18 +273,18 @@ bool parse_command_line(int argc, char** argv, options& o) {
     auto* o_schedule = app.add_option("--schedule", o.schedule, "(required) Noise schedule")
                            ->check(CLI::IsMember({"vp-linear", "vp-cosine", "ve", "flow", "edm"}));
     required.push_back(o_schedule);
-    auto* o_bmin = app.add_option("--beta-min", o.beta_min, "vp-linear: beta(0), >= 0")->capture_default_str();
-    auto* o_bmax = app.add_option("--beta-max", o.beta_max, "vp-linear: beta(1), in (beta-min, 1000]")
+    auto* o_bmin = add_number(app, "--beta-min", o.beta_min, "vp-linear: beta(0), >= 0")->capture_default_str();
+    auto* o_bmax = add_number(app, "--beta-max", o.beta_max, "vp-linear: beta(1), in (beta-min, 1000]")
                        ->capture_default_str();
-    auto* o_smin = app.add_option("--sigma-min", o.sigma_min, "ve: sigma(0), >= 1e-8 [edm: default t-end, 0.002]")
+    auto* o_smin = add_number(app, "--sigma-min", o.sigma_min, "ve: sigma(0), >= 1e-8 [edm: default t-end, 0.002]")
                        ->capture_default_str();
-    auto* o_smax = app.add_option("--sigma-max", o.sigma_max, "ve: sigma(1), in (sigma-min, 1e8] [edm: 80]")
+    auto* o_smax = add_number(app, "--sigma-max", o.sigma_max, "ve: sigma(1), in (sigma-min, 1e8] [edm: 80]")
                        ->capture_default_str();
-    auto* o_tmax = app.add_option("--t-max", o.t_max, "Start time [default: 1, vp-cosine 0.9946, edm sigma-max]");
-    auto* o_tend = app.add_option("--t-end", o.t_end, "End time, in [0, t-max) (0: clean data; VP: 0 or >= 1e-12)")
+    auto* o_tmax = add_number(app, "--t-max", o.t_max, "Start time [default: 1, vp-cosine 0.9946, edm sigma-max]");
+    auto* o_tend = add_number(app, "--t-end", o.t_end, "End time, in [0, t-max) (0: clean data; VP: 0 or >= 1e-12)")
                        ->capture_default_str();
     // flow matching and EDM
-    auto* o_shift = app.add_option("--flow-shift", o.flow_shift, "flow: SD3 time shift of the grid, in (0, 1000]")
+    auto* o_shift = add_number(app, "--flow-shift", o.flow_shift, "flow: SD3 time shift of the grid, in (0, 1000]")
                         ->capture_default_str();
     auto* o_sigmas = app.add_option(
         "--sigmas", o.sigmas,
@@ -289,7 +292,7 @@ bool parse_command_line(int argc, char** argv, options& o) {
         "to rho(t-end)), ays-sd15, ays-sdxl (with --steps); replaces --grid");
     required.push_back(app.add_option("--method", o.method, "(required) Solver")
                            ->check(CLI::IsMember({"ddim", "tab", "rhoab", "rk", "ipndm", "recommended"})));
-    auto* o_order = app.add_option("--order", o.order, "Order [default: ddim 0, tab/rhoab/ipndm 3, rk the tableau's]");
+    auto* o_order = add_number(app, "--order", o.order, "Order [default: ddim 0, tab/rhoab/ipndm 3, rk the tableau's]");
     auto* o_tab =
         app.add_option("--tableau", o.tableau,
                        "rk only [default: rk4]: euler, heun2, midpoint2, kutta3, ral3, heun3, vdh3, ssprk3, rk4");
@@ -300,11 +303,11 @@ bool parse_command_line(int argc, char** argv, options& o) {
     auto* o_gfile = app.add_option("--grid-file", o.grid_file,
                                    "Read the grid (t_max first, one time per line) instead of --grid; --steps must match");
     app.add_option("--save-grid", o.save_grid, "Write the grid used, one time per line (17 digits)");
-    auto* o_calib = app.add_option("--calibration-samples", o.calibration_samples,
-                                   "--grid optimized: calibration batch size, 1..100000 [default: 256]");
+    auto* o_calib = add_number(app, "--calibration-samples", o.calibration_samples,
+                               "--grid optimized: calibration batch size, 1..100000 [default: 256]");
     auto* o_gpow =
-        app.add_option("--grid-power", o.grid_power, "Grid exponent in [0.1, 100] [default: t-power 2, rho-power 7]");
-    auto* o_steps = app.add_option("--steps", o.steps, "(required unless --sigmas LIST) Number of steps, 1..1000000");
+        add_number(app, "--grid-power", o.grid_power, "Grid exponent in [0.1, 100] [default: t-power 2, rho-power 7]");
+    auto* o_steps = add_number(app, "--steps", o.steps, "(required unless --sigmas LIST) Number of steps, 1..1000000");
     app.add_flag("--float", o.use_float, "Run the solver on float states (files stay double)");
     app.add_flag("--corrector", o.corrector, "Multistep methods except ipndm: add the corrector");
     app.add_option("--clock", o.clock,
@@ -326,6 +329,8 @@ bool parse_command_line(int argc, char** argv, options& o) {
 
     try {
         app.parse(argc, argv);
+    } catch (const deis_tools::bad_number& e) {  // a numeric option's text (add_number)
+        usage_error(e.what());
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) {  // --help
             app.exit(e);

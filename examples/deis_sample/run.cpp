@@ -1,8 +1,8 @@
 // deis-sample: the run. The mixture's exact eps plays the network; the solver is built for
-// the grid, run on the noise, and the samples are written to --out.
+// the grid, run on the noise, and the samples are written to --out (and the grid to
+// --save-grid), each through a temporary renamed into place at the end.
 #include <deis/calibrate.hpp>
 #include <deis/deis.hpp>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <optional>
@@ -15,7 +15,9 @@
 #include "deis_sample.hpp"
 #include "interrupt.hpp"
 #include "run_control.hpp"
+#include "support/atomic_file.hpp"
 #include "support/csv_io.hpp"
+#include "support/input_file.hpp"
 
 namespace deis_sample {
 
@@ -116,35 +118,19 @@ private:
     Schedule s_;
 };
 
-// A grid file: one time per line, t_max first (blank lines ignored).
+// A grid file: one time per line, t_max first (blank lines ignored), in the number format
+// of the CSV files (csv_io.hpp); a regular file of at most max_grid_file_bytes.
 std::vector<double> read_grid_file(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw failure(exit_input, "--grid-file " + path + ": cannot open file for reading");
-    std::vector<double> g;
-    std::string line;
-    int n = 0;
-    while (std::getline(in, line)) {
-        ++n;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        std::size_t used = 0;
-        double t = 0.0;
-        try {
-            t = std::stod(line, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (used == 0 || line.find_first_not_of(" \t\r", used) != std::string::npos)
-            throw failure(exit_input, "--grid-file " + path + ": line " + std::to_string(n) + " is not a number");
-        g.push_back(t);
+    const std::string name = "--grid-file " + path;
+    try {
+        deis_tools::input_file in(path, max_grid_file_bytes, name);
+        deis_tools::read_limits lim;
+        lim.max_fields = 1;
+        lim.max_values = std::size_t(max_steps) + 1;
+        return deis_tools::detail::parse_numbers(in.stream(), name, false, lim).values;
+    } catch (const std::runtime_error& e) {
+        throw failure(exit_input, e.what());
     }
-    return g;
-}
-
-void write_grid_file(const std::string& path, const std::vector<double>& g) {
-    std::ofstream out(path);
-    out << std::setprecision(17);
-    for (double t : g) out << t << '\n';
-    if (!out) throw failure(exit_write, "--save-grid " + path + ": cannot write");
 }
 
 std::string describe_failure(const deis::sample_result& r, int steps) {
@@ -243,7 +229,7 @@ void run_in(const options& o, const Schedule& sch, problem p) {
             usage_error(std::string("the grid (--grid, --grid-file, --steps, --t-max, --t-end) is invalid: ") +
                         e.what());
         }
-        if (!o.save_grid.empty()) write_grid_file(o.save_grid, grid);
+        const std::vector<double> used_grid = o.save_grid.empty() ? std::vector<double>() : grid;  // --save-grid
         if (o.method == "rk") {
             deis::with_tableau(o.tableau, [&](auto tab) {
                 using tableau = decltype(tab);
@@ -270,7 +256,7 @@ void run_in(const options& o, const Schedule& sch, problem p) {
             nfe = solver.nfe();
         }
         control.steps_ended(r);
-        check_and_write(o, r, nfe, o.steps, x);
+        check_and_write(o, r, nfe, o.steps, x, &used_grid);
     } catch (const interrupted& i) {
         throw control.interruption(i);
     }
@@ -294,27 +280,63 @@ void apply_stochastic_options(const options& o, deis::multistep_options& mo) {
     mo.seed = o.seed;
 }
 
+namespace {
+
+// One output through a temporary (support/atomic_file.hpp), its failures as exit_write
+// naming the option.
+template <class Write>
+void prepare_output(std::optional<deis_tools::atomic_file>& file, const char* option, const std::string& path,
+                    Write&& write) {
+    try {
+        file.emplace(path);
+        write(file->stream());
+        file->finish();
+    } catch (const std::runtime_error& e) {
+        throw failure(exit_write, std::string(option) + " " + e.what());
+    }
+}
+
+void commit_output(deis_tools::atomic_file& file, const char* option) {
+    try {
+        file.commit();
+    } catch (const std::runtime_error& e) {
+        throw failure(exit_write, std::string(option) + " " + e.what());
+    }
+}
+
+}  // namespace
+
 template <class Scalar>
 void check_and_write(const options& o, const deis::sample_result& r, int nfe, int steps,
-                     const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& x) {
+                     const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& x, const std::vector<double>* grid) {
     if (!r.ok()) throw failure(exit_run, describe_failure(r, steps) + "; no output written");
     if (r.nfe != nfe)
         throw failure(exit_run, "the solver made " + std::to_string(r.nfe) + " network calls, expected " +
                                     std::to_string(nfe) + "; no output written");
     if (!x.allFinite()) throw failure(exit_run, "the final samples are not finite; no output written");
 
-    bool written = false;
-    try {
-        written = deis_tools::write_samples(o.out, x, [] { return received_signal != 0; });
-    } catch (const std::exception& e) {
-        throw failure(exit_write, e.what());
-    }
-    if (!written) throw_if_interrupted(stage::writing, r.nfe);
+    // both outputs to temporaries (removed when anything below throws), then renamed together
+    std::optional<deis_tools::atomic_file> samples, saved_grid;
+    prepare_output(samples, "--out", o.out, [&](std::ostream& out) {
+        // stops before every row once a signal has arrived (or a write failed)
+        if (!deis_tools::write_samples_to(out, x, [&] { return received_signal != 0 || !out; }))
+            throw_if_interrupted(stage::writing, r.nfe);
+    });
+    if (grid != nullptr && !o.save_grid.empty())
+        prepare_output(saved_grid, "--save-grid", o.save_grid, [&](std::ostream& out) {
+            out << std::setprecision(17);
+            for (double t : *grid) out << t << '\n';
+        });
+    throw_if_interrupted(stage::writing, r.nfe);
+    if (saved_grid) commit_output(*saved_grid, "--save-grid");
+    commit_output(*samples, "--out");
 }
 template void check_and_write<float>(const options&, const deis::sample_result&, int, int,
-                                     const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic>&);
+                                     const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic>&,
+                                     const std::vector<double>*);
 template void check_and_write<double>(const options&, const deis::sample_result&, int, int,
-                                      const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic>&);
+                                      const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic>&,
+                                      const std::vector<double>*);
 
 void run(const options& o, problem p) {
     if (uses_diffusers_run(o)) return run_diffusers(o, std::move(p));

@@ -4,8 +4,9 @@
 // Every reader has an in-memory entry point, parse_*(std::istream&, name), which does the
 // work; read_*(path) opens the file and calls it with the path as the name. Every problem
 // is reported as std::runtime_error with a message that starts with the name (and the line,
-// where there is one): unreadable file, empty file, ragged row, a field that is not a
-// decimal number, NaN or Inf, or a file beyond the limits below.
+// where there is one): unreadable file, a file that is not a regular file (input_file.hpp),
+// empty file, ragged row, a field that is not a decimal number, NaN or Inf, or a file
+// beyond the limits below.
 //
 // Format: lines end with '\n' (a '\r' before it is a blank); fields are separated by ','
 // and may have blanks (space, tab, '\r') around them; a line of blanks only is skipped. A
@@ -26,6 +27,9 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "support/atomic_file.hpp"
+#include "support/input_file.hpp"
 
 namespace deis_tools {
 
@@ -217,16 +221,6 @@ inline csv_numbers parse_numbers(std::istream& in, const std::string& name, bool
     return t;
 }
 
-// Opens a file for reading; refuses a directory (which opens, but does not read).
-inline std::ifstream open_for_reading(const std::string& path) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec))
-        throw std::runtime_error(path + ": is a directory, not a file");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error(path + ": cannot open file for reading");
-    return in;
-}
-
 }  // namespace detail
 
 /// Reads a numeric CSV text; with `has_header`, the first line is kept as names. `name`
@@ -245,8 +239,8 @@ inline csv_table parse_csv(std::istream& in, const std::string& name, bool has_h
 
 /// Reads a numeric CSV file; with `has_header`, the first line is kept as names.
 inline csv_table read_csv(const std::string& path, bool has_header) {
-    std::ifstream in = detail::open_for_reading(path);
-    return parse_csv(in, path, has_header);
+    input_file in(path);
+    return parse_csv(in.stream(), path, has_header);
 }
 
 /// Reads samples stored one per row (no header) into a matrix with one sample per column.
@@ -260,14 +254,9 @@ inline Eigen::MatrixXd parse_samples(std::istream& in, const std::string& name, 
 
 /// Reads a file of samples stored one per row (no header), one sample per column.
 inline Eigen::MatrixXd read_samples(const std::string& path) {
-    std::ifstream in = detail::open_for_reading(path);
-    return parse_samples(in, path);
+    input_file in(path);
+    return parse_samples(in.stream(), path);
 }
-
-/// Never asks a write to stop.
-struct never_stop {
-    bool operator()() const { return false; }
-};
 
 /// Writes one sample (column of x) per row, 17 significant digits (which read back to the
 /// same doubles), no header. Calls stop() before every row and stops writing, returning
@@ -286,33 +275,16 @@ bool write_samples_to(std::ostream& out, const Eigen::MatrixBase<Derived>& x, St
     return true;
 }
 
-/// Writes the samples to the file `path` (see write_samples_to): to `path`.tmp first, then
-/// renamed, so that a failed write leaves no partial file. Throws std::runtime_error naming
-/// the path when writing fails; returns false, with the temporary removed and `path`
-/// untouched, when stop() asked to stop (it is called before every row and once more,
-/// after the last, before the rename); returns true when the file is in place.
+/// Writes the samples to the file `path` (see write_samples_to) through atomic_write
+/// (atomic_file.hpp): a unique temporary beside it, renamed into place, so that a failed or
+/// stopped write leaves `path` as it was. Throws std::runtime_error naming the path when
+/// writing fails; returns false, with the temporary removed, when stop() asked to stop (it
+/// is called before every row and once more, after the last, before the rename); returns
+/// true when the file is in place.
 template <class Derived, class Stop = never_stop>
 bool write_samples(const std::string& path, const Eigen::MatrixBase<Derived>& x, Stop&& stop = {}) {
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp);
-        if (!out) throw std::runtime_error(path + ": cannot open file for writing");
-        const bool complete = write_samples_to(out, x, stop);
-        out.close();  // flushes: a full disk shows here
-        if (!out) {
-            std::remove(tmp.c_str());
-            throw std::runtime_error(path + ": write failed");
-        }
-        if (!complete || stop()) {
-            std::remove(tmp.c_str());
-            return false;
-        }
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        throw std::runtime_error(path + ": cannot rename the temporary file into place");
-    }
-    return true;
+    return atomic_write(
+        path, [&](std::ostream& out) { return write_samples_to(out, x, [&] { return !out || stop(); }); }, stop);
 }
 
 }  // namespace deis_tools

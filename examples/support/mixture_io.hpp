@@ -65,8 +65,8 @@ inline deis::gaussian_mixture parse_mixture_csv(std::istream& in, const std::str
 }
 
 inline deis::gaussian_mixture read_mixture_csv(const std::string& path) {
-    std::ifstream in = detail::open_for_reading(path);
-    return parse_mixture_csv(in, path);
+    input_file in(path);
+    return parse_mixture_csv(in.stream(), path);
 }
 
 namespace detail {
@@ -156,8 +156,8 @@ inline deis::gaussian_mixture parse_mixture_json(std::istream& in, const std::st
 }
 
 inline deis::gaussian_mixture read_mixture_json(const std::string& path) {
-    std::ifstream in = detail::open_for_reading(path);
-    return parse_mixture_json(in, path);
+    input_file in(path);
+    return parse_mixture_json(in.stream(), path);
 }
 
 }  // namespace deis_tools

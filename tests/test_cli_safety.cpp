@@ -435,4 +435,34 @@ TEST_CASE("deis-sample defect 7: integers are decimal, floating values finite an
     }
 }
 
+TEST_CASE("deis-sample defect 4: a flag the --init/--invert/--print-grid run would ignore is refused", "[cli][safety]") {
+    using namespace deis_cli_test;
+    scratch s;
+    inputs in(s);
+    const std::string grid = s.write("grid.txt", "1\n0.5\n0.1\n0.01\n0.001\n");
+    const args_t b = add(in.base(), {"--print-grid"});  // vp-linear, tab, t-power, 4 steps
+    // before: each of these ran (exit 0) with another schedule or grid than the one asked for
+    const std::vector<std::pair<args_t, std::vector<std::string>>> cases = {
+        {set(b, "--schedule", "flow"), {"--schedule flow", "--print-grid"}},
+        {set(b, "--schedule", "edm"), {"--schedule edm", "--print-grid"}},
+        {add(drop(b, "--grid"), {"--grid-file", grid}), {"--grid-file", "--print-grid"}},
+        {add(drop(drop(b, "--grid"), "--steps"), {"--sigmas", "80,10,1,0.1"}), {"--sigmas", "--print-grid"}},
+        {set(b, "--grid", "recommended"), {"--grid recommended", "--print-grid"}},
+        {add(b, {"--save-grid", (s.dir() / "g.txt").string()}), {"--save-grid", "--print-grid"}},
+        {add(in.base(), {"--init", in.noise, "--save-grid", (s.dir() / "g.txt").string()}), {"--save-grid", "--init"}},
+    };
+    for (const auto& [args, mentions] : cases) {
+        INFO(join(args));
+        require_failure(s.run(args), exit_usage, mentions);
+        CHECK(s.out_files().empty());
+    }
+    // the display flag alone changes nothing: the same samples as without it
+    const cli_result plain = s.run(in.base());
+    REQUIRE(plain.code == 0);
+    const Eigen::MatrixXd x = read(s.out_path());
+    const cli_result shown = s.run(b);
+    REQUIRE(shown.code == 0);
+    CHECK(read(s.out_path()) == x);
+}
+
 #endif  // DEIS_SAMPLE_EXE

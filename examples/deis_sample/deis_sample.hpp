@@ -164,6 +164,11 @@ void run_diffusers(const options& o, problem p);
 void add_diffusers_options(CLI::App& app, options& o);
 void validate_diffusers(options& o);
 
+/// Refuses (failure(exit_usage)) the options that the run of diffusers.cpp would not honour:
+/// --schedule flow or edm without a config, --grid-file, --sigmas, --grid recommended or
+/// optimized, --flow-shift, --save-grid. Called after refuse_output_over_input.
+void refuse_ignored_on_diffusers_path(const options& o);
+
 /// Reads --init into p.init and checks it against the mixture and --noise (failure(exit_input)).
 void read_diffusers_inputs(const options& o, problem& p);
 

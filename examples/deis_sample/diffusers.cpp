@@ -51,6 +51,25 @@ void validate_diffusers(options& o) {
         usage_error("--image-seq-len = " + num(o.image_seq_len) + " must lie in (0, 1e9]");
 }
 
+void refuse_ignored_on_diffusers_path(const options& o) {
+    if (!uses_diffusers_run(o)) return;
+    const std::string path = !o.scheduler_config.empty() ? "--scheduler-config"
+                             : o.invert                  ? "--invert"
+                             : !o.init.empty()           ? "--init"
+                                                         : "--print-grid";
+    const auto refuse = [&](const std::string& what) {
+        usage_error(what + " is not honoured with " + path + " (its run takes the grid from --grid or the config)");
+    };
+    if (o.scheduler_config.empty() && (o.schedule == "flow" || o.schedule == "edm"))
+        usage_error("--schedule " + o.schedule + " is not available with " + path +
+                    " (vp-linear, vp-cosine and ve are); give a flow-matching --scheduler-config instead");
+    if (!o.grid_file.empty()) refuse("--grid-file");
+    if (!o.sigmas.empty()) refuse("--sigmas");
+    if (o.grid == "recommended" || o.grid == "optimized") refuse("--grid " + o.grid);
+    if (o.flow_shift != 1.0) refuse("--flow-shift");  // 1: no shift
+    if (!o.save_grid.empty()) refuse("--save-grid");
+}
+
 void read_diffusers_inputs(const options& o, problem& p) {
     if (o.init.empty()) return;
     p.init = deis_tools::read_samples(o.init);

@@ -361,7 +361,7 @@ private:
             row.t_from = grid_[ku];
             row.t_to = grid_[ku + 1];
             const double rho0 = sch.rho(row.t_from), rho1 = sch.rho(row.t_to);
-            const double alpha0 = sch.alpha(row.t_from), alpha1 = sch.alpha(row.t_to);
+            const double alpha0 = alpha[ku], alpha1 = alpha[ku + 1];
             if (!(std::isfinite(rho0) && std::isfinite(rho1)))
                 detail::fail("rk_solver", "grid[" + std::to_string(std::isfinite(rho0) ? k + 1 : k) + "]",
                              std::isfinite(rho0) ? row.t_to : row.t_from,

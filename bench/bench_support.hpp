@@ -1,10 +1,8 @@
-// What the benchmark programs share: the built-in 2-D ring problem and a short way to write
-// multistep options. Not part of the library.
+// What the benchmark programs share: the built-in 2-D ring problem. Not part of the library.
 #pragma once
 
 #include <cmath>
 #include <deis/gmm.hpp>
-#include <deis/multistep.hpp>
 
 namespace deis_bench {
 
@@ -19,16 +17,6 @@ inline deis::gaussian_mixture ring2d_mixture() {
         mu(1, k) = 4.0 * std::sin(2.0 * pi * k / K);
     }
     return deis::gaussian_mixture(Eigen::VectorXd::Ones(K), mu, Eigen::MatrixXd::Constant(2, K, 0.3));
-}
-
-inline deis::multistep_options multistep(deis::multistep_method m, int order, bool corrector = false,
-                                         deis::prediction predict = deis::prediction::noise) {
-    deis::multistep_options o;
-    o.method = m;
-    o.order = order;
-    o.corrector = corrector;
-    o.predict = predict;
-    return o;
 }
 
 }  // namespace deis_bench

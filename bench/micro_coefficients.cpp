@@ -7,6 +7,7 @@
 #include "bench_support.hpp"
 
 #include <deis/multistep.hpp>
+#include <deis/solver_config.hpp>
 #include <deis/schedule.hpp>
 #include <string>
 #include <vector>
@@ -42,21 +43,19 @@ void BM_build_rk(benchmark::State& st) {
                                                      benchmark::Counter::kInvert);
 }
 
-using deis_bench::multistep;
 
 const bool coefficients_registered = [] {
-    using M = deis::multistep_method;
     const std::vector<std::pair<std::string, deis::multistep_options>> solvers = {
-        {"ddim", multistep(M::ddim, 0)},
-        {"tab1", multistep(M::tab, 1)},
-        {"tab2", multistep(M::tab, 2)},
-        {"tab3", multistep(M::tab, 3)},
-        {"rhoab1", multistep(M::rhoab, 1)},
-        {"rhoab2", multistep(M::rhoab, 2)},
-        {"rhoab3", multistep(M::rhoab, 3)},
-        {"ipndm", multistep(M::ipndm, 3)},
-        {"tab3+corrector", multistep(M::tab, 3, true)},
-        {"rhoab3+corrector", multistep(M::rhoab, 3, true)},
+        {"ddim", deis::parse_multistep("ddim")},
+        {"tab1", deis::parse_multistep("tab1")},
+        {"tab2", deis::parse_multistep("tab2")},
+        {"tab3", deis::parse_multistep("tab3")},
+        {"rhoab1", deis::parse_multistep("rhoab1")},
+        {"rhoab2", deis::parse_multistep("rhoab2")},
+        {"rhoab3", deis::parse_multistep("rhoab3")},
+        {"ipndm", deis::parse_multistep("ipndm")},
+        {"tab3+corrector", deis::parse_multistep("tab3+corrector")},
+        {"rhoab3+corrector", deis::parse_multistep("rhoab3+corrector")},
     };
     for (const auto& [name, opt] : solvers)
         benchmark::RegisterBenchmark(("BM_build/" + name).c_str(), BM_build_multistep, opt)

@@ -21,6 +21,7 @@
 #include <deis/gmm.hpp>
 #include <deis/grid.hpp>
 #include <deis/multistep.hpp>
+#include <deis/solver_config.hpp>
 #include <deis/recommended.hpp>
 #include <deis/rk.hpp>
 #include <deis/schedule.hpp>
@@ -111,7 +112,6 @@ void BM_sample_heun2(benchmark::State& st) {
     time_sampling<Scalar>(st, [&](auto& net, deis::state<Scalar>& x) { return solver.sample(net, x, ws); });
 }
 
-using deis_bench::multistep;
 
 // the library's recommended configuration at 10 steps: tAB1, data prediction, corrector
 deis::multistep_options recommended() {
@@ -124,9 +124,9 @@ template <class Scalar>
 bool register_sampling(const std::string& scalar) {
     const std::string prefix = "BM_sample_ring2d<" + scalar + ">/";
     const std::pair<const char*, deis::multistep_options> multisteps[] = {
-        {"ddim", multistep(deis::multistep_method::ddim, 0)},
-        {"tab3", multistep(deis::multistep_method::tab, 3)},
-        {"tab3+corrector", multistep(deis::multistep_method::tab, 3, true)},
+        {"ddim", deis::parse_multistep("ddim")},
+        {"tab3", deis::parse_multistep("tab3")},
+        {"tab3+corrector", deis::parse_multistep("tab3+corrector")},
         {"recommended", recommended()},
     };
     benchmark::RegisterBenchmark((prefix + "heun2").c_str(), BM_sample_heun2<Scalar>)

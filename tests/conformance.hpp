@@ -42,19 +42,18 @@ struct config {
 };
 
 inline std::vector<config> configurations() {
-    using deis_test::options;
     std::vector<config> c = {
-        {"ddim", options(multistep_method::ddim, 0), ""},
-        {"tab3", options(multistep_method::tab, 3), ""},
-        {"tab3+corrector", options(multistep_method::tab, 3, true), ""},
-        {"tab1+data+corrector", options(multistep_method::tab, 1, true, prediction::data), ""},
-        {"rhoab2+data", options(multistep_method::rhoab, 2, false, prediction::data), ""},
-        {"rhoab3+corrector", options(multistep_method::rhoab, 3, true), ""},
-        {"ipndm", options(multistep_method::ipndm, 3), ""},
+        {"ddim", deis::parse_multistep("ddim"), ""},
+        {"tab3", deis::parse_multistep("tab3"), ""},
+        {"tab3+corrector", deis::parse_multistep("tab3+corrector"), ""},
+        {"tab1+data+corrector", deis::parse_multistep("tab1+data+corrector"), ""},
+        {"rhoab2+data", deis::parse_multistep("rhoab2+data"), ""},
+        {"rhoab3+corrector", deis::parse_multistep("rhoab3+corrector"), ""},
+        {"ipndm", deis::parse_multistep("ipndm3"), ""},
         {"rk heun2", {}, "heun2"},
         {"rk rk4", {}, "rk4"},
     };
-    deis::multistep_options x0_out = options(multistep_method::tab, 2, true, prediction::data);
+    deis::multistep_options x0_out = deis::parse_multistep("tab2+data+corrector");
     x0_out.output = deis::model_output::x0;
     c.push_back({"tab2+data+corrector, network gives x0", x0_out, ""});
     return c;
@@ -185,7 +184,7 @@ void a_workspace_is_reusable_after_a_failure() {
     using S = typename B::state_type;
     using R = typename B::reference_scalar;
     const problem p;
-    const deis::multistep_solver solver(p.schedule, p.grid, deis_test::options(multistep_method::tab, 3, true));
+    const deis::multistep_solver solver(p.schedule, p.grid, deis::parse_multistep("tab3+corrector"));
     auto h = make<B>(p.x_T);
     deis::multistep_workspace<S> ws(solver, h.state());
     auto inner = B::network(output_net<R>{&p});

@@ -42,15 +42,15 @@ inline auto contains(const std::string& part) {
 #endif
 }
 
-/// Multistep options in one expression.
-inline deis::multistep_options options(deis::multistep_method m, int order, bool corrector = false,
-                                       deis::prediction p = deis::prediction::noise) {
-    deis::multistep_options o;
-    o.method = m;
-    o.order = order;
-    o.corrector = corrector;
-    o.predict = p;
-    return o;
+/// The message of the exception of type E that f() throws ("" when it throws none).
+template <class E = std::invalid_argument, class F>
+std::string refusal(F&& f) {
+    try {
+        f();
+    } catch (const E& e) {
+        return e.what();
+    }
+    return "";
 }
 
 /// Path of a file of the reference data, e.g. reference_path("coef/grid_t2_n10.csv").

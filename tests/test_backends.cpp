@@ -158,7 +158,6 @@ TEST_CASE("conformance: a counting backend of one's own", "[backend][conformance
 }
 
 TEST_CASE("the operations a run makes, per step, and no buffer made while sampling", "[backend]") {
-    using deis_test::options;
     using deis::multistep_method;
     using deis::prediction;
     const deis_conformance::problem p;
@@ -173,17 +172,17 @@ TEST_CASE("the operations a run makes, per step, and no buffer made while sampli
         bool observer;
         long combines;  // per run
     };
-    deis::multistep_options x0_out = options(multistep_method::tab, 3);
+    deis::multistep_options x0_out = deis::parse_multistep("tab3");
     x0_out.output = deis::model_output::x0;
     const expectation cases[] = {
         // one fused update per step
-        {"tab3", options(multistep_method::tab, 3), false, n},
+        {"tab3", deis::parse_multistep("tab3"), false, n},
         // the corrector fused into the next predictor: still one pass per step
-        {"tab3+corrector", options(multistep_method::tab, 3, true), false, n},
+        {"tab3+corrector", deis::parse_multistep("tab3+corrector"), false, n},
         // data prediction from an eps network: the conversion to x0 is one more pass per call
-        {"tab1+data+corrector", options(multistep_method::tab, 1, true, prediction::data), false, 2 * n},
+        {"tab1+data+corrector", deis::parse_multistep("tab1+data+corrector"), false, 2 * n},
         // an observer with the corrector: the corrected state is formed for it, steps 1..N-1
-        {"tab3+corrector, observer", options(multistep_method::tab, 3, true), true, n + (n - 1)},
+        {"tab3+corrector, observer", deis::parse_multistep("tab3+corrector"), true, n + (n - 1)},
         // an output to convert: one more pass per call
         {"tab3, network gives x0", x0_out, false, 2 * n},
     };
@@ -220,7 +219,7 @@ TEST_CASE("the operations a run makes, per step, and no buffer made while sampli
     }
     // a failed call after a corrected step copies the predicted state into x, once
     {
-        const deis::multistep_solver solver(p.schedule, p.grid, options(multistep_method::tab, 3, true));
+        const deis::multistep_solver solver(p.schedule, p.grid, deis::parse_multistep("tab3+corrector"));
         deis::multistep_workspace<counted> ws(solver, h.state());
         c = op_counts{};
         h.x.m = p.x_T;

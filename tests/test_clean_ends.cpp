@@ -16,7 +16,6 @@ namespace {
 
 using deis::multistep_method;
 using deis::prediction;
-using deis_test::options;
 
 // Gaussian data N(mu, diag(s^2)) in 3-D and 16 starting points.
 struct gaussian_data {
@@ -39,15 +38,15 @@ struct family {
 
 std::vector<family> families() {
     std::vector<family> f = {
-        {"ddim", options(multistep_method::ddim, 0), "", 1},
-        {"tab3, noise", options(multistep_method::tab, 3), "", 3},
-        {"tab3, data", options(multistep_method::tab, 3, false, prediction::data), "", 3},
-        {"tab2 + corrector, data", options(multistep_method::tab, 2, true, prediction::data), "", 3},
-        {"tab1 + corrector, noise", options(multistep_method::tab, 1, true), "", 2},
-        {"rhoab2, noise", options(multistep_method::rhoab, 2), "", 2},
-        {"rhoab2, data", options(multistep_method::rhoab, 2, false, prediction::data), "", 2},
-        {"ipndm, noise", options(multistep_method::ipndm, 3), "", 2},
-        {"ipndm, data", options(multistep_method::ipndm, 3, false, prediction::data), "", 2},
+        {"ddim", deis::parse_multistep("ddim"), "", 1},
+        {"tab3, noise", deis::parse_multistep("tab3"), "", 3},
+        {"tab3, data", deis::parse_multistep("tab3+data"), "", 3},
+        {"tab2 + corrector, data", deis::parse_multistep("tab2+data+corrector"), "", 3},
+        {"tab1 + corrector, noise", deis::parse_multistep("tab1+corrector"), "", 2},
+        {"rhoab2, noise", deis::parse_multistep("rhoab2"), "", 2},
+        {"rhoab2, data", deis::parse_multistep("rhoab2+data"), "", 2},
+        {"ipndm, noise", deis::parse_multistep("ipndm3"), "", 2},
+        {"ipndm, data", deis::parse_multistep("ipndm3+data"), "", 2},
         {"rk heun2", {}, "heun2", 2},
         {"rk rk4", {}, "rk4", 3},
     };
@@ -134,7 +133,7 @@ TEST_CASE("a denoiser cannot feed rhoRK's call at sigma = 0: a clear error", "[c
                       deis_test::contains("does not determine eps at the stage time t = 0"));
     // the multistep solvers make no call at t_end: a denoiser is fine there
     CHECK_NOTHROW(deis::multistep_solver(sch, grid, [] {
-        auto o = options(multistep_method::tab, 3, true, prediction::data);
+        auto o = deis::parse_multistep("tab3+data+corrector");
         o.output = deis::model_output::x0;
         return o;
     }()));
@@ -147,8 +146,8 @@ TEST_CASE("flow matching from pure noise to clean data, t = 1 to 0", "[clean_end
     const Eigen::MatrixXd x_T = g.start(1.0);
     const Eigen::MatrixXd exact = deis::gaussian_flow(sch, g.mu, g.s, x_T, 1.0, 0.0);
     double ddim40 = 0.0;
-    for (auto o : {options(multistep_method::ddim, 0), options(multistep_method::tab, 3, true, prediction::data),
-                   options(multistep_method::ipndm, 3, false, prediction::data)}) {
+    for (auto o : {deis::parse_multistep("ddim"), deis::parse_multistep("tab3+data+corrector"),
+                   deis::parse_multistep("ipndm3+data")}) {
         o.output = deis::model_output::velocity;
         std::vector<double> err;
         for (int steps : {10, 20, 40}) {

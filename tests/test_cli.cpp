@@ -617,9 +617,13 @@ TEST_CASE("deis-sample: --method recommended is deis::recommended_options for th
     for (const auto& [steps, method, order] :
          std::vector<std::tuple<std::string, std::string, std::string>>{{"4", "rhoab", "2"}, {"16", "tab", "3"}}) {
         DYNAMIC_SECTION("steps " << steps) {
-            require_success(s.run(add(set(set(b, "--steps", steps), "--out", s.out_path("r.csv")),
-                                      {"--predict", "noise"})),
-                            std::stoi(steps));
+            require_success(s.run(set(set(b, "--steps", steps), "--out", s.out_path("r.csv"))), std::stoi(steps));
+            // the flags that spell what recommended chooses are refused, not ignored
+            const cli_result refused = s.run(add(set(set(b, "--steps", steps), "--out", s.out_path("p.csv")),
+                                                 {"--predict", "noise"}));
+            CHECK(refused.code == 1);
+            CHECK(refused.err.find("--predict does not apply to --method recommended") != std::string::npos);
+            CHECK_FALSE(fs::exists(s.out_path("p.csv")));
             require_success(s.run(add(set(set(set(in.base(), "--steps", steps), "--out", s.out_path("t.csv")),
                                           "--method", method),
                                       {"--order", order, "--predict", "data", "--corrector"})),

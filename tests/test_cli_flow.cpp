@@ -58,21 +58,11 @@ args_t flow_args(const scratch& s) {
             s.out_path(), "--schedule", "flow", "--model-output", "velocity"};
 }
 
-deis::multistep_options ms(deis::multistep_method m, int order, bool corrector, deis::prediction p,
-                           deis::model_output out) {
-    deis::multistep_options o;
-    o.method = m;
-    o.order = order;
-    o.corrector = corrector;
-    o.predict = p;
-    o.output = out;
-    return o;
-}
-
 template <class Schedule>
-Eigen::MatrixXd library_run(const Schedule& sch, std::vector<double> grid, const deis::multistep_options& o,
+Eigen::MatrixXd library_run(const Schedule& sch, std::vector<double> grid, deis::multistep_options o,
                             deis::model_output out, Eigen::MatrixXd x) {
     const deis::gmm_model<Schedule> net(ring(), sch, out);
+    o.output = out;
     const deis::multistep_solver solver(sch, std::move(grid), o);
     deis::state<double> st = std::move(x);
     REQUIRE(solver.sample(net, st).ok());
@@ -101,8 +91,6 @@ TEST_CASE("deis-sample flow: each solver equals the library's run of the same co
     scratch s;
     const deis::flow_matching flow;
     const auto v = deis::model_output::velocity;
-    using M = deis::multistep_method;
-    const auto data = deis::prediction::data;
     struct row {
         args_t args;
         deis::multistep_options opt;
@@ -111,21 +99,21 @@ TEST_CASE("deis-sample flow: each solver equals the library's run of the same co
     };
     const std::vector<row> rows = {
         {{"--method", "ddim", "--grid", "t-power", "--steps", "8", "--flow-shift", "3"},
-         ms(M::ddim, 0, false, deis::prediction::noise, v),
+         deis::parse_multistep("ddim+noise"),
          deis::shifted_grid(flow, deis::grid_kind::power_t, 8, 1.0, 1e-3, 2.0, 3.0),
          8},
         {{"--method", "tab", "--predict", "data", "--corrector", "--grid", "t-power", "--steps", "12"},
-         ms(M::tab, 3, true, data, v),
+         deis::parse_multistep("tab3+data+corrector"),
          deis::power_t_grid(flow, 12, 1.0, 1e-3, 2.0),
          12},
         // --t-end 0: the last step lands on clean data (sigma = 0)
         {{"--method", "tab", "--order", "2", "--predict", "data", "--grid", "t-power", "--steps", "10", "--t-end",
           "0", "--flow-shift", "2.5"},
-         ms(M::tab, 2, false, data, v),
+         deis::parse_multistep("tab2+data"),
          deis::shifted_grid(flow, deis::grid_kind::power_t, 10, 1.0, 0.0, 2.0, 2.5),
          10},
         {{"--method", "ipndm", "--predict", "data", "--grid", "t-power", "--grid-power", "1", "--steps", "10"},
-         ms(M::ipndm, 3, false, data, v),
+         deis::parse_multistep("ipndm3+data"),
          deis::power_t_grid(flow, 10, 1.0, 1e-3, 1.0),
          10},
     };
@@ -182,7 +170,8 @@ TEST_CASE("deis-sample edm: --sigmas karras / exponential / a list equal the lib
     const Eigen::MatrixXd x_T = 80.0 * ring_noise();  // x = x0 + sigma eps at sigma = 80
     const std::string noise = write_noise(s, "xT80.csv", x_T);
     const auto x0 = deis::model_output::x0;
-    const auto o = ms(deis::multistep_method::tab, 3, true, deis::prediction::data, x0);
+    deis::multistep_options o = deis::parse_multistep("tab3+data+corrector");
+    o.output = x0;
     const args_t base = {"--mixture-csv", reference("gmm2d_components.csv"), "--noise", noise, "--out",
                          s.out_path(), "--schedule", "edm", "--model-output", "x0", "--method", "tab",
                          "--predict", "data", "--corrector"};
@@ -217,7 +206,8 @@ TEST_CASE("deis-sample: --sigmas ays-sd15 on vp-linear and --t-end 0 on VP", "[c
     scratch s;
     const deis::vp_linear vp(0.1, 20.0, 1.0);
     const auto eps = deis::model_output::eps;
-    const auto o = ms(deis::multistep_method::tab, 3, false, deis::prediction::data, eps);
+    deis::multistep_options o = deis::parse_multistep("tab3+data");
+    o.output = eps;
     const args_t base = {"--mixture-csv", reference("gmm2d_components.csv"), "--noise", reference("gmm2d_xT.csv"),
                          "--out", s.out_path(), "--schedule", "vp-linear", "--method", "tab", "--predict", "data"};
     {

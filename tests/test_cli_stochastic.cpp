@@ -95,15 +95,13 @@ TEST_CASE("deis-sample: --eta and --sde sample what the library samples", "[cli]
                             o});
         }
     }
-    // --sde without --order: order 1 (the two-point form, as SDE-DPM-Solver++(2M))
-    {
-        deis::multistep_options o;
-        o.method = deis::multistep_method::tab;
-        o.order = 1;
-        o.predict = deis::prediction::data;
-        o.sde = true;
-        rows.push_back({{"--method", "tab", "--predict", "data", "--sde"}, o});
-    }
+    // --sde without --order or --predict: the library's defaults, order 2 and data prediction
+    // (deis::multistep_options); the same configuration spelled as a name; DDIM's SDE form
+    rows.push_back({{"--method", "tab", "--sde"}, deis::parse_multistep("tab2+data+sde")});
+    rows.push_back({{"--method", "tab2+sde"}, deis::parse_multistep("tab2+data+sde")});
+    deis::multistep_options ddim_sde = deis::parse_multistep("ddim+data+sde");
+    ddim_sde.seed = 11;
+    rows.push_back({{"--method", "ddim+data+sde", "--seed", "11"}, ddim_sde});
     for (const row& r : rows) {
         INFO(join(r.args));
         require_success(s.run(run_args(s, "x.csv", r.args)), 10);
@@ -129,9 +127,10 @@ TEST_CASE("deis-sample: bad stochastic options are refused before anything is re
         {"eta above 1", add(set(b, "--method", "ddim"), {"--eta", "1.5"}), {"--eta = 1.5", "[0, 1]"}},
         {"negative eta", add(set(b, "--method", "ddim"), {"--eta", "-0.25"}), {"--eta = -0.25"}},
         {"eta not finite", add(set(b, "--method", "ddim"), {"--eta", "nan"}), {"--eta = nan", "finite"}},
-        {"eta with tab", add(b, {"--eta", "0.5"}), {"--eta", "ddim only"}},
-        {"sde with noise prediction", add(b, {"--sde"}), {"--sde", "--predict data"}},
-        {"sde with ddim", add(set(b, "--method", "ddim"), {"--sde", "--predict", "data"}), {"--sde", "ddim"}},
+        {"eta with tab", add(b, {"--eta", "0.5"}), {"--eta", "DDIM only"}},
+        {"sde with noise prediction", add(b, {"--sde", "--predict", "noise"}), {"--sde", "--predict data"}},
+        {"sde with ipndm", add(set(b, "--method", "ipndm"), {"--sde"}), {"--sde", "iPNDM"}},
+        {"eta with sde", add(set(b, "--method", "ddim"), {"--sde", "--eta", "0.5"}), {"--eta", "--sde"}},
         {"sde with rk", add(set(b, "--method", "rk"), {"--sde"}), {"--sde", "rk"}},
         {"sde of order 3", add(b, {"--sde", "--predict", "data", "--order", "3"}), {"--order = 3", "0..2", "--sde"}},
         {"sde with the corrector", add(b, {"--sde", "--predict", "data", "--corrector"}), {"--sde", "--corrector"}},

@@ -25,7 +25,6 @@ using deis_test::ref_schedule;
 
 std::vector<double> ref_grid() { return deis::power_t_grid(ref_schedule, 10, 1.0, 1e-3, 2.0); }
 
-using deis_test::options;
 
 std::string coef_file(const char* method, int order) {
     return std::string("coef/") + method + "_order" + std::to_string(order) + "_t2_n10.csv";
@@ -61,7 +60,7 @@ TEST_CASE("the quadratic grid of 10 steps matches the reference grid", "[coeffic
 TEST_CASE("tAB-DEIS coefficients match the reference tables", "[coefficients]") {
     const int order = GENERATE(0, 1, 2, 3);
     CAPTURE(order);
-    const deis::multistep_solver solver(ref_schedule, ref_grid(), options(deis::multistep_method::tab, order));
+    const deis::multistep_solver solver(ref_schedule, ref_grid(), deis::parse_multistep("tab" + std::to_string(order)));
     const auto tab = deis_test::read_reference_table(coef_file("tab", order));
     const auto& table = solver.table();
     REQUIRE(table.size() == tab.rows.size());
@@ -99,7 +98,7 @@ TEST_CASE("tAB-DEIS coefficients match the reference tables", "[coefficients]") 
 TEST_CASE("rhoAB-DEIS coefficients match the reference tables", "[coefficients]") {
     const int order = GENERATE(0, 1, 2, 3);
     CAPTURE(order);
-    const deis::multistep_solver solver(ref_schedule, ref_grid(), options(deis::multistep_method::rhoab, order));
+    const deis::multistep_solver solver(ref_schedule, ref_grid(), deis::parse_multistep("rhoab" + std::to_string(order)));
     const auto tab = deis_test::read_reference_table(coef_file("rhoab", order));
     const auto grid_tab = deis_test::read_reference_table("coef/grid_t2_n10.csv");
     const auto abar = column(grid_tab, "alphabar");
@@ -154,7 +153,7 @@ void check_identities(const Schedule& s, double t_max, double t_end) {
                 // Order 0 of every method is DDIM. All four compute alpha_next (rho_next -
                 // rho_cur) (or sigma_next (u_next - u_cur)) as one difference and one product
                 // of the same doubles: bit-identical, 0 ulps.
-                const deis::multistep_solver ddim(s, grid, options(deis::multistep_method::ddim, 0, false, pred));
+                const deis::multistep_solver ddim(s, grid, deis::parse_multistep(std::string("ddim") + (pred == deis::prediction::data ? "+data" : "+noise")));
                 for (std::size_t k = 0; k + 1 < grid.size(); ++k) {
                     // DDIM itself against the formula evaluated here from the schedule: the
                     // same operations on the same doubles, 4 ulps allowed for reordering
@@ -166,7 +165,7 @@ void check_identities(const Schedule& s, double t_max, double t_end) {
                 }
                 for (auto m :
                      {deis::multistep_method::tab, deis::multistep_method::rhoab, deis::multistep_method::ipndm}) {
-                    const deis::multistep_solver zero(s, grid, options(m, 0, false, pred));
+                    const deis::multistep_solver zero(s, grid, deis::parse_multistep(deis::to_string(m) + std::string("0") + (pred == deis::prediction::data ? "+data" : "+noise")));
                     for (std::size_t k = 0; k < grid.size() - 1; ++k) {
                         CHECK(zero.table()[k].c[0] == ddim.table()[k].c[0]);
                         CHECK(zero.table()[k].x_coef == ddim.table()[k].x_coef);
@@ -174,7 +173,7 @@ void check_identities(const Schedule& s, double t_max, double t_end) {
                 }
                 for (auto m : {deis::multistep_method::tab, deis::multistep_method::rhoab}) {
                     for (int order = 0; order <= 3; ++order) {
-                        const deis::multistep_solver solver(s, grid, options(m, order, true, pred));
+                        const deis::multistep_solver solver(s, grid, deis::parse_multistep(deis::to_string(m) + std::to_string(order) + (pred == deis::prediction::data ? "+data" : "+noise") + "+corrector"));
                         for (std::size_t k = 0; k < grid.size() - 1; ++k) {
                             const auto& row = solver.table()[k];
                             CAPTURE(g.name, steps, data, int(m), order, k);
@@ -280,7 +279,7 @@ double fine_integral(const std::function<double(double)>& t_of_rho, const std::v
 template <class Schedule>
 double check_against_fine_rule(const Schedule& s, const std::vector<double>& grid,
                                const std::function<double(double)>& t_of_rho, const std::vector<double>& breaks = {}) {
-    const deis::multistep_solver solver(s, grid, options(deis::multistep_method::tab, 3, true));
+    const deis::multistep_solver solver(s, grid, deis::parse_multistep("tab3+corrector"));
     double worst = 0.0;
     for (std::size_t k = 0; k + 1 < grid.size(); ++k) {
         const auto& row = solver.table()[k];

@@ -146,7 +146,7 @@ ld integrate(F f, ld u0, ld u1, const std::vector<ld>& kinks, ld& error) {
 template <class Schedule>
 double check_data_coefficients(const Schedule& sch, const independent_schedule& def, const std::vector<double>& grid,
                                multistep_method method, int order, bool vp_clock = false) {
-    auto opt = deis_test::options(method, order, true, prediction::data);
+    auto opt = deis::parse_multistep(deis::to_string(method) + std::to_string(order) + "+data+corrector");
     opt.output = deis::model_output::x0;  // defined at alpha = 0 too; the coefficients do not depend on it
     if (vp_clock) opt.clock = deis::tab_clock::vp_linear;
     const deis::multistep_solver solver(sch, grid, opt);
@@ -311,7 +311,7 @@ TEST_CASE("tAB on the VP-linear clock: on VE the steps of tAB on vp_linear with 
     for (double t : g_ve) g_vp.push_back(p.t_from_rho(v.rho(t)));
     for (bool corrector : {false, true}) {
         for (int order = 0; order <= 3; ++order) {
-            auto o = deis_test::options(multistep_method::tab, order, corrector, prediction::data);
+            auto o = deis::parse_multistep("tab" + std::to_string(order) + "+data" + (corrector ? "+corrector" : ""));
             const deis::multistep_solver sp(p, g_vp, o);
             o.clock = deis::tab_clock::vp_linear;
             const deis::multistep_solver sv(v, g_ve, o);
@@ -343,7 +343,7 @@ TEST_CASE("tAB on the VP-linear clock: the identity on vp_linear(0.1, 20); refus
     const deis::vp_linear p{};
     const auto g = deis::power_t_grid(p, 10, 1.0, 1e-3, 2.0);
     for (auto pred : {prediction::noise, prediction::data}) {
-        auto o = deis_test::options(multistep_method::tab, 3, true, pred);
+        auto o = deis::parse_multistep(std::string("tab3") + (pred == deis::prediction::data ? "+data" : "+noise") + "+corrector");
         const deis::multistep_solver a(p, g, o);
         o.clock = deis::tab_clock::vp_linear;
         const deis::multistep_solver b(p, g, o);
@@ -360,12 +360,12 @@ TEST_CASE("tAB on the VP-linear clock: the identity on vp_linear(0.1, 20); refus
             }
         }
     }
-    auto o = deis_test::options(multistep_method::rhoab, 2, false, prediction::data);
+    auto o = deis::parse_multistep("rhoab2+data");
     o.clock = deis::tab_clock::vp_linear;
     CHECK_THROWS_WITH(deis::multistep_solver(p, g, o), Catch::Contains("needs method tab"));
     // from pure noise (flow matching's t = 1: rho infinite, so is the clock)
     const deis::flow_matching f{};
-    auto of = deis_test::options(multistep_method::tab, 2, false, prediction::data);
+    auto of = deis::parse_multistep("tab2+data");
     of.clock = deis::tab_clock::vp_linear;
     CHECK_THROWS_WITH(deis::multistep_solver(f, deis::power_t_grid(f, 10, 1.0, 1e-3, 2.0), of),
                       Catch::Contains("VP-linear clock"));
@@ -406,7 +406,7 @@ struct gaussian_case {
     // RMS error at t_end = 1e-3 after `steps` steps on the quadratic grid from t = 1
     double error(int order, int steps) const {
         const deis::multistep_solver solver(schedule, deis::power_t_grid(schedule, steps, 1.0, 1e-3, 2.0),
-                                            deis_test::options(multistep_method::rhoab, order, false, prediction::data));
+                                            deis::parse_multistep("rhoab" + std::to_string(order) + "+data"));
         Eigen::MatrixXd x = x_T;
         REQUIRE(solver.sample(net, x).ok());
         return (x - exact(1.0, 1e-3)).norm() / std::sqrt(double(x.size()));

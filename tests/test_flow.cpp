@@ -20,7 +20,6 @@ namespace {
 
 using deis::multistep_method;
 using deis::prediction;
-using deis_test::options;
 
 const deis::flow_matching flow{};
 
@@ -32,7 +31,7 @@ struct flow_ring {
 };
 
 deis::multistep_options ddim_velocity() {
-    deis::multistep_options o = options(multistep_method::ddim, 0, false, prediction::data);
+    deis::multistep_options o = deis::parse_multistep("ddim+data");
     o.output = deis::model_output::velocity;
     return o;
 }
@@ -123,20 +122,20 @@ TEST_CASE("pure noise (alpha = 0): which solvers start there", "[flow][bad_input
         return o;
     };
     // data prediction with tAB (with the corrector), iPNDM and DDIM start there
-    for (auto o : {options(multistep_method::tab, 3, true, prediction::data),
-                   options(multistep_method::ipndm, 3, false, prediction::data),
-                   options(multistep_method::ddim, 0), options(multistep_method::ddim, 0, false, prediction::data)})
+    for (auto o : {deis::parse_multistep("tab3+data+corrector"),
+                   deis::parse_multistep("ipndm3+data"),
+                   deis::parse_multistep("ddim"), deis::parse_multistep("ddim+data")})
         CHECK_NOTHROW(deis::multistep_solver(flow, grid, velocity(o)));
     auto rejected = [&](deis::multistep_options o, const std::string& part) {
         CAPTURE(part);
         CHECK_THROWS_WITH(deis::multistep_solver(flow, grid, o), deis_test::contains(part));
     };
-    rejected(velocity(options(multistep_method::tab, 3)), "noise prediction cannot start there");
-    rejected(velocity(options(multistep_method::ipndm, 3)), "noise prediction cannot start there");
-    rejected(velocity(options(multistep_method::rhoab, 2, false, prediction::data)), "rhoAB");
+    rejected(velocity(deis::parse_multistep("tab3")), "noise prediction cannot start there");
+    rejected(velocity(deis::parse_multistep("ipndm3")), "noise prediction cannot start there");
+    rejected(velocity(deis::parse_multistep("rhoab2+data")), "rhoAB");
     // an eps network does not determine x0 at alpha = 0
-    rejected(options(multistep_method::tab, 3, false, prediction::data), "does not determine the data prediction");
-    rejected(options(multistep_method::ddim, 0), "does not determine the data prediction");
+    rejected(deis::parse_multistep("tab3+data"), "does not determine the data prediction");
+    rejected(deis::parse_multistep("ddim"), "does not determine the data prediction");
     CHECK_THROWS_WITH(deis::rk_solver<deis::tableau::heun2>(flow, grid, {deis::model_output::velocity}),
                       deis_test::contains("alpha = 0"));
 }

@@ -200,7 +200,7 @@ TEST_CASE("at w = 7.5 data prediction stays accurate where noise prediction degr
         const deis::multistep_options data = deis::recommended_options(p.schedule, grid);
         deis::multistep_options noise = data;
         noise.predict = deis::prediction::noise;
-        deis::multistep_options tab3 = deis_test::options(deis::multistep_method::tab, 3);
+        deis::multistep_options tab3 = deis::parse_multistep("tab3");
         auto error = [&](const deis::multistep_options& o) {
             deis::guided_network g(p.eps_c, p.eps_u, w, x_T);
             const deis::multistep_solver solver(p.schedule, grid, o);

@@ -82,7 +82,7 @@ TEST_CASE("inversion: flow matching with Gaussian data: round trip falls with th
         for (int n : step_counts) {
             const std::vector<double> down = deis::power_t_grid(fm, n, 1.0, t0, 1.0);
             deis::multistep_options o =
-                deis_test::options(deis::multistep_method::tab, order, false, deis::prediction::data);
+                deis::parse_multistep("tab" + std::to_string(order) + "+data");
             o.output = deis::model_output::velocity;
             const round_trip r = invert_and_back(fm, down, net, o, start, &exact);
             errs.push_back(r.error);
@@ -133,8 +133,7 @@ TEST_CASE("inversion: a mixture on the SD table: round trip falls with the order
             const std::vector<double> down = deis::log_rho_grid(sdt, n, 1.0, sdt.time_of_timestep(0.0));
             const round_trip r = invert_and_back(
                 sdt, down, net,
-                deis_test::options(order == 0 ? deis::multistep_method::ddim : deis::multistep_method::rhoab, order,
-                                   false, deis::prediction::data),
+                deis::parse_multistep(order == 0 ? std::string("ddim+data") : "rhoab" + std::to_string(order) + "+data"),
                 start, nullptr);
             errs.push_back(r.error);
             table << n << ": " << r.error << "  ";

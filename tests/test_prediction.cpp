@@ -38,7 +38,6 @@ struct gaussian_problem {
     }
 };
 
-using deis_test::options;
 
 }  // namespace
 
@@ -49,8 +48,8 @@ TEST_CASE("data prediction of order 0 is DDIM", "[prediction]") {
     const gaussian_problem p;
     const auto grid = deis::power_t_grid(p.schedule, 10, 1.0, 1e-3, 2.0);
     for (auto m : {multistep_method::tab, multistep_method::rhoab}) {
-        deis::multistep_solver ddim(p.schedule, grid, options(multistep_method::ddim, 0, false, prediction::noise));
-        deis::multistep_solver data0(p.schedule, grid, options(m, 0, false, prediction::data));
+        deis::multistep_solver ddim(p.schedule, grid, deis::parse_multistep("ddim"));
+        deis::multistep_solver data0(p.schedule, grid, deis::parse_multistep(deis::to_string(m) + std::string("0+data")));
         Eigen::MatrixXd a = p.x_T, b = p.x_T;
         REQUIRE(ddim.sample(p.net, a).ok());
         REQUIRE(data0.sample(p.net, b).ok());
@@ -65,7 +64,7 @@ TEST_CASE("data-prediction coefficients sum to the DDIM coefficient in u = 1/rho
     const auto grid = deis::log_rho_grid(sch, 12, sch.t_max(), 1e-3);
     for (auto m : {multistep_method::tab, multistep_method::rhoab}) {
         for (int order = 0; order <= 3; ++order) {
-            deis::multistep_solver solver(sch, grid, options(m, order, true, prediction::data));
+            deis::multistep_solver solver(sch, grid, deis::parse_multistep(deis::to_string(m) + std::to_string(order) + "+data+corrector"));
             for (const auto& row : solver.table()) {
                 const double ddim = sch.sigma(row.t_to) * (1.0 / sch.rho(row.t_to) - 1.0 / sch.rho(row.t_from));
                 double sc = 0.0, sd = 0.0;
@@ -82,7 +81,7 @@ TEST_CASE("data-prediction coefficients sum to the DDIM coefficient in u = 1/rho
 TEST_CASE("the corrector is on every step but the last and costs no network call", "[prediction]") {
     const gaussian_problem p;
     const auto grid = deis::power_t_grid(p.schedule, 7, 1.0, 1e-3, 2.0);
-    deis::multistep_solver solver(p.schedule, grid, options(multistep_method::tab, 2, true, prediction::noise));
+    deis::multistep_solver solver(p.schedule, grid, deis::parse_multistep("tab2+corrector"));
     const auto& table = solver.table();
     for (std::size_t k = 0; k + 1 < table.size(); ++k)
         CHECK(table[k].corrector_order == std::min(table[k].order + 1, 3));
@@ -108,7 +107,7 @@ TEST_CASE("convergence slopes with data prediction and with the corrector", "[pr
         // Ranges as for tAB with noise prediction (issue 2), measured 2.02, 3.01, 4.05.
         const double lo[] = {0, 1.8, 2.6, 3.3}, hi[] = {0, 2.2, 3.3, 4.4};
         for (int r = 1; r <= 3; ++r) {
-            const double s = slope(options(multistep_method::tab, r, false, prediction::data), 160, 320);
+            const double s = slope(deis::parse_multistep("tab" + std::to_string(r) + "+data"), 160, 320);
             INFO("tAB" << r << " data: slope " << s);
             CHECK(s >= lo[r]);
             CHECK(s <= hi[r]);
@@ -119,7 +118,7 @@ TEST_CASE("convergence slopes with data prediction and with the corrector", "[pr
         // 2.00 and 3.00 (noise), 2.01 and 3.03 (data). Ranges +-0.2 around r + 2.
         for (auto pred : {prediction::noise, prediction::data}) {
             for (int r = 0; r <= 1; ++r) {
-                const double s = slope(options(multistep_method::tab, r, true, pred), 160, 320);
+                const double s = slope(deis::parse_multistep("tab" + std::to_string(r) + (pred == deis::prediction::data ? "+data" : "+noise") + "+corrector"), 160, 320);
                 INFO("tAB" << r << " + corrector: slope " << s);
                 CHECK(s >= r + 1.8);
                 CHECK(s <= r + 2.2);
@@ -133,8 +132,8 @@ TEST_CASE("convergence slopes with data prediction and with the corrector", "[pr
         // slopes are about 2.9 and 3.5, so the corrector keeps or raises the order.
         for (auto pred : {prediction::noise, prediction::data}) {
             for (int r = 2; r <= 3; ++r) {
-                const double with = slope(options(multistep_method::tab, r, true, pred), 40, 320);
-                const double without = slope(options(multistep_method::tab, r, false, pred), 40, 320);
+                const double with = slope(deis::parse_multistep("tab" + std::to_string(r) + (pred == deis::prediction::data ? "+data" : "+noise") + "+corrector"), 40, 320);
+                const double without = slope(deis::parse_multistep("tab" + std::to_string(r) + (pred == deis::prediction::data ? "+data" : "+noise")), 40, 320);
                 INFO("tAB" << r << ": slope " << with << " with the corrector, " << without << " without");
                 CHECK(with >= 3.5);
                 CHECK(with <= 4.6);
@@ -184,7 +183,7 @@ void check_parameterizations(const Schedule& sch, const Eigen::MatrixXd& x_T, do
     const deis::gmm_eps<Schedule> net(deis::gaussian_mixture(Eigen::Vector2d(0.3, 0.7), mu, s), sch);
     const auto grid = deis::power_t_grid(sch, 10, t_max, 1e-3, 2.0);
     for (auto pred : {prediction::noise, prediction::data}) {
-        multistep_options base = options(multistep_method::tab, 3, true, pred);
+        multistep_options base = deis::parse_multistep(std::string("tab3") + (pred == deis::prediction::data ? "+data" : "+noise") + "+corrector");
         deis::multistep_solver ref_solver(sch, grid, base);
         Eigen::MatrixXd ref = x_T;
         REQUIRE(ref_solver.sample(net, ref).ok());

@@ -214,9 +214,9 @@ TEST_CASE("recommended on the VE ring: within 2x of tAB2 and of tAB3 + corrector
         const auto grid = deis::recommended_grid(s, nfe, 1.0, 1e-3);
         const double e = median_error(s, net, grid, deis::recommended_options(s, grid), x_T, exact);
         const auto log_grid = deis::log_rho_grid(s, nfe, 1.0, 1e-3);
-        const double tab2 = median_error(s, net, log_grid, deis_test::options(deis::multistep_method::tab, 2), x_T, exact);
+        const double tab2 = median_error(s, net, log_grid, deis::parse_multistep("tab2"), x_T, exact);
         const double tab3c =
-            median_error(s, net, log_grid, deis_test::options(deis::multistep_method::tab, 3, true), x_T, exact);
+            median_error(s, net, log_grid, deis::parse_multistep("tab3+corrector"), x_T, exact);
         INFO("NFE " << nfe << ": recommended " << e << ", tAB2 (log) " << tab2 << ", tAB3 + corrector (log) " << tab3c);
         // tAB2 on the log grid was the best of the library at 5 NFE, tAB3 + corrector at 30
         // and 40 (deis-bench --case ve); a factor 2 is the acceptance of issue 13 against the

@@ -14,7 +14,6 @@ namespace {
 
 using deis::multistep_method;
 using deis::prediction;
-using deis_test::options;
 
 // A 3-D mixture of three components and a batch of 1001 starting points.
 struct recurrence_problem {
@@ -65,21 +64,21 @@ Eigen::MatrixXd replay(const deis::multistep_solver& solver, const recurrence_pr
 
 std::vector<deis::multistep_options> configurations() {
     std::vector<deis::multistep_options> all = {
-        options(multistep_method::ddim, 0),
-        options(multistep_method::tab, 3),
-        options(multistep_method::tab, 3, true),
-        options(multistep_method::tab, 1, true, prediction::data),
-        options(multistep_method::tab, 3, true, prediction::data),
-        options(multistep_method::rhoab, 2, false, prediction::data),
-        options(multistep_method::rhoab, 2, true),
-        options(multistep_method::ipndm, 3),
+        deis::parse_multistep("ddim"),
+        deis::parse_multistep("tab3"),
+        deis::parse_multistep("tab3+corrector"),
+        deis::parse_multistep("tab1+data+corrector"),
+        deis::parse_multistep("tab3+data+corrector"),
+        deis::parse_multistep("rhoab2+data"),
+        deis::parse_multistep("rhoab2+corrector"),
+        deis::parse_multistep("ipndm3"),
     };
     // the order falling on the last steps, with the corrector
-    deis::multistep_options final_low = options(multistep_method::tab, 3, true);
+    deis::multistep_options final_low = deis::parse_multistep("tab3+corrector");
     final_low.final_steps = 3;
     final_low.final_order = 1;
     all.push_back(final_low);
-    deis::multistep_options x0_net = options(multistep_method::tab, 2, true, prediction::data);
+    deis::multistep_options x0_net = deis::parse_multistep("tab2+data+corrector");
     x0_net.output = deis::model_output::x0;  // a non-identity conversion from the network's output
     all.push_back(x0_net);
     return all;
@@ -113,7 +112,7 @@ TEST_CASE("a run follows the recurrence documented with step_coefficients", "[mu
         // leaves a factor > 100 over that, while a wrong coefficient or history term moves
         // entries by 1e-3 or more.
         const double scale = expected.cwiseAbs().maxCoeff();
-        INFO("method " << int(opt.method) << ", order " << opt.order << ", corrector " << opt.corrector
+        INFO("method " << deis::to_string(*deis::resolve_defaults(opt).method) << ", order " << opt.order << ", corrector " << opt.corrector
                        << ", data prediction " << (opt.predict == prediction::data) << ", x0 network " << x0_out);
         CHECK((x - expected).cwiseAbs().maxCoeff() <= 1e-12 * scale);
     }
@@ -143,7 +142,7 @@ TEMPLATE_TEST_CASE("a column's result does not depend on the batch around it", "
             // the network is computed column by column: the results are equal, exactly (on
             // targets without fused multiply-add, such as the default x86-64 one, where the
             // compiler cannot contract a scalar remainder differently from the vector body).
-            INFO("method " << int(opt.method) << ", order " << opt.order << ", column " << j);
+            INFO("method " << deis::to_string(*deis::resolve_defaults(opt).method) << ", order " << opt.order << ", column " << j);
             CHECK((one - batch.col(j)).cwiseAbs().maxCoeff() == TestType(0));
         }
     }
@@ -153,8 +152,8 @@ TEST_CASE("a workspace holds the buffers multistep_options documents", "[multist
     const recurrence_problem p;
     const auto grid = deis::power_t_grid(p.schedule, 8, 1.0, 1e-3, 2.0);
     for (int order = 0; order <= 3; ++order) {
-        const deis::multistep_solver plain(p.schedule, grid, options(multistep_method::tab, order));
-        const deis::multistep_solver corrected(p.schedule, grid, options(multistep_method::tab, order, true));
+        const deis::multistep_solver plain(p.schedule, grid, deis::parse_multistep("tab" + std::to_string(order)));
+        const deis::multistep_solver corrected(p.schedule, grid, deis::parse_multistep("tab" + std::to_string(order) + "+corrector"));
         CHECK(plain.history_size() == order + 1);
         CHECK_FALSE(plain.uses_corrector());
         CHECK(corrected.history_size() == order + 2);

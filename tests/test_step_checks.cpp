@@ -12,24 +12,6 @@
 
 namespace step_checks_test {
 
-// The message of the std::invalid_argument that f() throws ("" when it throws none).
-template <class F>
-std::string refusal(F&& f) {
-    try {
-        f();
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return "";
-}
-
-deis::multistep_options tab(int order, deis::prediction p = deis::prediction::noise) {
-    deis::multistep_options o;
-    o.method = deis::multistep_method::tab;
-    o.order = order;
-    o.predict = p;
-    return o;
-}
 
 // A single Gaussian N(mu, diag(s^2)): its exact eps is the network, gaussian_flow the oracle.
 struct gaussian {
@@ -63,14 +45,14 @@ TEST_CASE("a grid whose points are 1e-15 apart is refused for extrapolation, not
     const deis::vp_linear sch;
     const std::vector<double> grid = {1.0, 0.5, 0.5 - 1e-15, 0.2, 1e-3};
     // order 0 (DDIM): one weight per step, nothing to amplify
-    CHECK(step_checks_test::refusal([&] { deis::multistep_solver(sch, grid, step_checks_test::tab(0)); }).empty());
+    CHECK(deis_test::refusal([&] { deis::multistep_solver(sch, grid, deis::parse_multistep("tab0")); }).empty());
     for (int order = 1; order <= 3; ++order) {
         CAPTURE(order);
         // without the check these weights reach 2.5e14-3.3e14 and the run reports success
-        const std::string what = step_checks_test::refusal([&] { deis::multistep_solver(sch, grid, step_checks_test::tab(order)); });
+        const std::string what = deis_test::refusal([&] { deis::multistep_solver(sch, grid, deis::parse_multistep("tab" + std::to_string(order))); });
         CHECK_THAT(what, deis_test::contains("step 2 (t = 0.499999999999999 -> 0.20000000000000001)"));
         CHECK_THAT(what, deis_test::contains("too close together"));
-        CHECK_THAT(step_checks_test::refusal([&] { deis::multistep_solver(sch, grid, step_checks_test::tab(order, deis::prediction::data)); }),
+        CHECK_THAT(deis_test::refusal([&] { deis::multistep_solver(sch, grid, deis::parse_multistep("tab" + std::to_string(order) + "+data")); }),
                    deis_test::contains("too close together"));
     }
 }
@@ -84,25 +66,25 @@ TEST_CASE("noise prediction is refused where alpha grows by more than 1e8 along 
         // exact solution, with status success
         for (const auto m : {deis::multistep_method::ddim, deis::multistep_method::tab, deis::multistep_method::rhoab,
                              deis::multistep_method::ipndm}) {
-            deis::multistep_options o = step_checks_test::tab(m == deis::multistep_method::ddim ? 0 : 3);
+            deis::multistep_options o = deis::parse_multistep(m == deis::multistep_method::ddim ? "ddim" : "tab3");
             o.method = m;
             CAPTURE(int(m));
-            CHECK_THAT(step_checks_test::refusal([&] { deis::multistep_solver(sch, grid, o); }),
+            CHECK_THAT(deis_test::refusal([&] { deis::multistep_solver(sch, grid, o); }),
                        deis_test::contains("use data prediction"));
         }
-        CHECK_THAT(step_checks_test::refusal([&] { deis::rk_solver<deis::tableau::heun2>(sch, grid); }),
+        CHECK_THAT(deis_test::refusal([&] { deis::rk_solver<deis::tableau::heun2>(sch, grid); }),
                    deis_test::contains("use data prediction"));
     }
     // the default schedule, whose alpha grows by 150 from t = 1 to 1e-3, is accepted
-    CHECK(step_checks_test::refusal([] {
+    CHECK(deis_test::refusal([] {
               const deis::vp_linear sch;
-              deis::multistep_solver(sch, deis::power_t_grid(sch, 10, 1.0, 1e-3, 2.0), step_checks_test::tab(3));
+              deis::multistep_solver(sch, deis::power_t_grid(sch, 10, 1.0, 1e-3, 2.0), deis::parse_multistep("tab3"));
           }).empty());
 }
 
 TEST_CASE("data prediction stays accurate at beta_max = 1000: the error falls with the steps", "[numerics][schedule]") {
     const deis::vp_linear sch(0.1, 1000.0);
-    const auto o = step_checks_test::tab(3, deis::prediction::data);
+    const auto o = deis::parse_multistep("tab3+data");
     const double e20 = step_checks_test::max_error(sch, deis::power_t_grid(sch, 20, 1.0, 1e-3, 2.0), o, 1.0);
     const double e50 = step_checks_test::max_error(sch, deis::power_t_grid(sch, 50, 1.0, 1e-3, 2.0), o, 1.0);
     const double e200 = step_checks_test::max_error(sch, deis::power_t_grid(sch, 200, 1.0, 1e-3, 2.0), o, 1.0);
@@ -116,7 +98,7 @@ TEST_CASE("data prediction stays accurate at beta_max = 1000: the error falls wi
 
 TEST_CASE("VE with sigma_max = 1e8 keeps noise prediction accurate: the error falls with the steps", "[numerics][schedule]") {
     const deis::ve sch(0.01, 1e8);
-    const auto o = step_checks_test::tab(3);
+    const auto o = deis::parse_multistep("tab3");
     const double e20 = step_checks_test::max_error(sch, deis::log_rho_grid(sch, 20, 1.0, 0.0), o, 1e8);
     const double e50 = step_checks_test::max_error(sch, deis::log_rho_grid(sch, 50, 1.0, 0.0), o, 1e8);
     const double e200 = step_checks_test::max_error(sch, deis::log_rho_grid(sch, 200, 1.0, 0.0), o, 1e8);

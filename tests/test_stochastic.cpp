@@ -294,7 +294,7 @@ TEST_CASE("on a mixture the component proportions match the weights (chi-square)
     wrong << 0.25, 0.3, 0.45;
     for (const auto& o : {ddim_eta(1.0), ddim_eta(0.5), sde(deis::multistep_method::tab, 0),
                           sde(deis::multistep_method::tab, 1), sde(deis::multistep_method::rhoab, 2)}) {
-        CAPTURE(o.eta, o.sde, int(o.method), o.order);
+        CAPTURE(o.eta, o.sde, deis::to_string(*deis::resolve_defaults(o).method), o.order);
         deis::state<double> x(1, B);
         deis::gaussian_noise(5)(x, 0);
         REQUIRE(deis::multistep_solver(sch, grid, o).sample(net, x).ok());
@@ -303,7 +303,7 @@ TEST_CASE("on a mixture the component proportions match the weights (chi-square)
         const double good = chi2(counts, w), bad = chi2(counts, wrong);
         INFO("counts " << counts[0] << " " << counts[1] << " " << counts[2] << ", chi2 " << good << " / " << bad);
         std::printf("mixture proportions, eta %.1f sde %d method %d order %d: counts %g %g %g, chi2 %.2f (wrong weights %.1f)\n",
-                    o.eta, int(o.sde), int(o.method), o.order, counts[0], counts[1], counts[2], good, bad);
+                    o.eta, int(o.sde), int(*deis::resolve_defaults(o).method), o.order, counts[0], counts[1], counts[2], good, bad);
         CHECK(good < 13.816);
         CHECK(bad > 13.816);
     }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <deis/multistep.hpp>
+#include <deis/solver_config.hpp>
 #include <deis/grid.hpp>
 #include <optional>
 #include <map>
@@ -19,16 +20,16 @@ using clock_type = std::chrono::steady_clock;
 
 double seconds_since(clock_type::time_point t0);
 
-// A solver of the sweep: a multistep method with its options, the library's recommended
-// multistep configuration for the grid (deis/recommended.hpp), or a Runge-Kutta tableau of
-// deis/rk.hpp by name. `family` chooses the panel of the plots.
+// A solver of the sweep: a configuration of deis/solver_config.hpp and the row's name, which
+// is the configuration's name (to_string) except for two rows: "euler" on flow matching (ddim+data,
+// which is the Euler method in t there) and "recommended+calibrated" (recommended on the grid
+// deis::optimize_grid makes from the rec grid). `family` chooses the panel of the plots.
 struct solver_spec {
     std::string name;
     std::string family;
-    std::optional<deis::multistep_options> multistep;  // empty: recommended or Runge-Kutta
-    std::string tableau;                               // empty: recommended
-    int stages = 1;                                    // network calls per step
-    bool calibrated = false;  // recommended on the grid deis::optimize_grid makes from the rec grid
+    deis::solver_config config;
+    int stages = 1;           // network calls per step
+    bool calibrated = false;
 };
 
 // A grid of the sweep: deis::make_grid's kind and power, by name, and a time shift

@@ -320,9 +320,9 @@ std::string our_solver(const reference_row& r) {
     if (r.impl == "deis-exactcoef" && r.method == "rho_ab")
         return r.order == 0 ? "ddim" : "rhoab" + std::to_string(r.order);
     if (r.impl == "deis-official" && r.method == "ipndm") return "ipndm";
-    if (r.impl == "deis-official" && r.method == "rho_rk:2heun") return "heun2";
-    if (r.impl == "deis-official" && r.method == "rho_rk:3kutta") return "kutta3";
-    if (r.impl == "deis-official" && r.method == "rho_rk:4rk") return "rk4";
+    if (r.impl == "deis-official" && r.method == "rho_rk:2heun") return "rk:heun2";
+    if (r.impl == "deis-official" && r.method == "rho_rk:3kutta") return "rk:kutta3";
+    if (r.impl == "deis-official" && r.method == "rho_rk:4rk") return "rk:rk4";
     return "";
 }
 

@@ -2,74 +2,28 @@
 
 #include <fnmatch.h>
 
-#include "../bench_support.hpp"
-
 namespace deis_bench {
-
-using deis::multistep_method;
-using deis::prediction;
 
 double seconds_since(clock_type::time_point t0) {
     return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
-namespace {
-
-solver_spec recommended() { return {"recommended", "corrector", std::nullopt, "", 1}; }
-
-solver_spec ms(const std::string& name, const std::string& family, multistep_method method, int order,
-               bool corrector = false, prediction predict = prediction::noise) {
-    return {name, family, multistep(method, order, corrector, predict), "", 1};
-}
-
-solver_spec rk(const std::string& tableau) {
-    const int stages = deis::with_tableau(tableau, [](auto t) { return int(decltype(t)::stages); });
-    return {tableau, "rk", std::nullopt, tableau, stages};
-}
-
-}  // namespace
-
 std::vector<solver_spec> solver_table(const std::string& case_name) {
-    using M = multistep_method;
-    const auto corr = true;
-    const auto data = prediction::data;
+    const std::vector<solver_row> rows = solver_rows(case_name);
     std::vector<solver_spec> table;
-    if (case_name == "flow") table.push_back(ms("euler", "data", M::ddim, 0, false, data));
-    const std::vector<solver_spec> common = {
-        ms("ddim", "multistep", M::ddim, 0),
-        ms("tab1", "multistep", M::tab, 1),
-        ms("tab2", "multistep", M::tab, 2),
-        ms("tab3", "multistep", M::tab, 3),
-        ms("rhoab1", "multistep", M::rhoab, 1),
-        ms("rhoab2", "multistep", M::rhoab, 2),
-        ms("rhoab3", "multistep", M::rhoab, 3),
-        ms("ipndm", "multistep", M::ipndm, 3),
-        ms("ddim+corrector", "corrector", M::ddim, 0, corr),
-        ms("tab1+corrector", "corrector", M::tab, 1, corr),
-        ms("tab2+corrector", "corrector", M::tab, 2, corr),
-        ms("tab3+corrector", "corrector", M::tab, 3, corr),
-        ms("rhoab1+corrector", "corrector", M::rhoab, 1, corr),
-        ms("rhoab2+corrector", "corrector", M::rhoab, 2, corr),
-        ms("rhoab3+corrector", "corrector", M::rhoab, 3, corr),
-        recommended(),
-        {"recommended+calibrated", "corrector", std::nullopt, "", 1, true},
-        ms("ddim+data", "data", M::ddim, 0, false, data),
-        ms("tab1+data", "data", M::tab, 1, false, data),
-        ms("tab2+data", "data", M::tab, 2, false, data),
-        ms("tab3+data", "data", M::tab, 3, false, data),
-        ms("rhoab1+data", "data", M::rhoab, 1, false, data),
-        ms("rhoab2+data", "data", M::rhoab, 2, false, data),
-        ms("rhoab3+data", "data", M::rhoab, 3, false, data),
-        ms("ipndm+data", "data", M::ipndm, 3, false, data),
-        ms("tab1+data+corrector", "data", M::tab, 1, corr, data),
-        ms("tab2+data+corrector", "data", M::tab, 2, corr, data),
-        ms("tab3+data+corrector", "data", M::tab, 3, corr, data),
-        ms("rhoab3+data+corrector", "data", M::rhoab, 3, corr, data),
-        rk("heun2"),
-        rk("kutta3"),
-        rk("rk4"),
-    };
-    table.insert(table.end(), common.begin(), common.end());
+    for (const solver_row& r : rows) {
+        solver_spec s{r.name, r.family, {}, 1, false};
+        const std::string name = r.name;
+        if (name == "euler")
+            s.config = deis::parse_solver_config("ddim+data");
+        else if (name == "recommended+calibrated")
+            s.config = deis::parse_solver_config("recommended"), s.calibrated = true;
+        else
+            s.config = deis::parse_solver_config(name);
+        if (s.config.kind == deis::solver_kind::runge_kutta)
+            s.stages = deis::with_tableau(s.config.tableau, [](auto t) { return int(decltype(t)::stages); });
+        table.push_back(std::move(s));
+    }
     return table;
 }
 

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "records.hpp"
+#include "solver_rows.hpp"
 #include "report.hpp"
 
 namespace deis_bench {
@@ -60,18 +61,11 @@ struct prepared_solver {
 template <class Schedule, class Net>
 prepared_solver prepare(const solver_spec& spec, const Schedule& sch, std::vector<double> grid, const Net& net,
                         deis::model_output output = deis::model_output::eps) {
-    if (spec.multistep || spec.tableau.empty()) {
-        deis::multistep_options opt = spec.multistep ? *spec.multistep : deis::recommended_options(sch, grid);
-        opt.output = output;
-        auto solver = std::make_shared<const deis::multistep_solver>(sch, std::move(grid), opt);
-        return {[solver, &net](deis::state<double>& x) { return solver->sample(net, x); }, solver->steps(),
-                solver->nfe()};
-    }
-    return deis::with_tableau(spec.tableau, [&](auto t) -> prepared_solver {
-        using solver_type = deis::rk_solver<decltype(t)>;
-        deis::rk_options opt;
-        opt.output = output;
-        auto solver = std::make_shared<const solver_type>(sch, std::move(grid), opt);
+    deis::solver_config config = spec.config;
+    config.multistep.output = output;
+    config.rk.output = output;
+    return deis::with_solver(config, sch, std::move(grid), [&net](const auto& built) -> prepared_solver {
+        auto solver = std::make_shared<const std::decay_t<decltype(built)>>(built);
         return {[solver, &net](deis::state<double>& x) { return solver->sample(net, x); }, solver->steps(),
                 solver->nfe()};
     });

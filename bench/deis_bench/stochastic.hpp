@@ -44,6 +44,7 @@ void write_stochastic(const settings& cfg, const problem_info& info, const std::
 
 #include <deis/multistep.hpp>
 #include <deis/recommended.hpp>
+#include <deis/solver_config.hpp>
 #include <limits>
 
 namespace deis_bench {
@@ -56,36 +57,18 @@ namespace deis_bench {
 template <class Schedule>
 int run_stochastic(const settings& cfg, const Schedule& sch, const deis::gaussian_mixture& mix, double t_max,
                    double t_end, const Eigen::MatrixXd& x_T, problem_info info) {
-    using M = deis::multistep_method;
     struct entry {
-        std::string name;
-        deis::multistep_options o;
-        bool recommended = false;
-    };
-    auto ddim = [&](double eta) {
-        deis::multistep_options o;
-        o.method = M::ddim;
-        o.eta = eta;
-        o.seed = cfg.seed;
-        return o;
-    };
-    auto sde = [&](M m, int order) {
-        deis::multistep_options o;
-        o.method = m;
-        o.order = order;
-        o.predict = deis::prediction::data;
-        o.sde = true;
-        o.seed = cfg.seed;
-        return o;
+        std::string name;    // the row of the report
+        const char* config;  // its configuration (deis/solver_config.hpp)
     };
     const std::vector<entry> samplers = {
-        {"ddim (ODE)", ddim(0.0)},
-        {"recommended (ODE)", {}, true},
-        {"ddim eta=0.5", ddim(0.5)},
-        {"ddim eta=1 (ancestral = sde tab0)", ddim(1.0)},
-        {"sde tab1 (2M)", sde(M::tab, 1)},
-        {"sde rhoab1", sde(M::rhoab, 1)},
-        {"sde tab2", sde(M::tab, 2)},
+        {"ddim (ODE)", "ddim"},
+        {"recommended (ODE)", "recommended"},
+        {"ddim eta=0.5", "ddim+eta=0.5"},
+        {"ddim eta=1 (ancestral = sde tab0)", "ddim+eta=1"},
+        {"sde tab1 (2M)", "tab1+data+sde"},
+        {"sde rhoab1", "rhoab1+data+sde"},
+        {"sde tab2", "tab2+data+sde"},
     };
     const deis::gmm_eps<Schedule> net(mix, sch);
     const Eigen::Index n = x_T.cols();
@@ -100,7 +83,9 @@ int run_stochastic(const settings& cfg, const Schedule& sch, const deis::gaussia
             const auto grid = deis::power_t_grid(sch, budget, t_max, t_end, 2.0);
             double d = std::numeric_limits<double>::quiet_NaN();
             try {
-                const deis::multistep_solver solver(sch, grid, s.recommended ? deis::recommended_options(sch, grid) : s.o);
+                deis::solver_config config = deis::parse_solver_config(s.config);
+                config.multistep.seed = cfg.seed;
+                const deis::multistep_solver solver(sch, grid, deis::resolve(config, sch, grid));
                 Eigen::MatrixXd x = x_T;
                 if (solver.sample(net, x).ok()) d = sliced_wasserstein(x, exact, directions, cfg.seed + 2);
             } catch (const std::invalid_argument& e) {

@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 #include <deis/gmm.hpp>
 #include <deis/multistep.hpp>
+#include <deis/solver_config.hpp>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -63,6 +64,9 @@ std::string num(double v);
 
 struct options {
     std::string mixture_json, mixture_csv, noise, out;
+    /// The solver (deis/solver_config.hpp), from --method NAME and the flags that spell parts of
+    /// it; the fields method..sde below are set from it (options.cpp: configure_solver).
+    deis::solver_config config;
     std::string schedule, method, grid, tableau = "rk4";
     std::string predict = "noise", output = "eps";
     std::string clock = "t";  ///< --clock: tAB's polynomial variable (t, or vp: deis::tab_clock::vp_linear)

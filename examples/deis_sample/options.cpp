@@ -136,7 +136,6 @@ void validate_flow_edm(options& o, const given& g) {
 void validate(options& o, const given& g) {
     validate_flow_edm(o, g);
     const bool vp = o.schedule.rfind("vp-", 0) == 0;
-    const bool rk = o.method == "rk";
     // Options that do not apply to the chosen schedule, grid or method (--beta-* without
     // vp-linear, --sigma-* without ve, --grid-power with log-rho, --tableau without rk) are
     // ignored, so that a harness may pass one fixed set of options to every configuration;
@@ -184,36 +183,10 @@ void validate(options& o, const given& g) {
                         num(max_grid_power) + "]");
     }
 
-    int tableau_order = 0;
-    try {
-        tableau_order = deis::with_tableau(o.tableau, [](auto tab) { return int(decltype(tab)::order); });
-    } catch (const std::invalid_argument&) {
+    // a --tableau name is checked even when the method is not rk (see above)
+    if (!deis::detail::is_tableau_name(o.tableau))
         usage_error("--tableau = " + o.tableau +
                     " is not a known tableau (euler, heun2, midpoint2, kutta3, ral3, heun3, vdh3, ssprk3, rk4)");
-    }
-    if (rk) {
-        if (g.order && o.order != tableau_order)
-            usage_error("--order = " + std::to_string(o.order) + " does not match the order " +
-                        std::to_string(tableau_order) + " of --tableau " + o.tableau);
-        o.order = tableau_order;
-        if (o.corrector) usage_error("--corrector applies to the multistep methods only, not rk");
-        if (o.predict != "noise")
-            usage_error("--predict " + o.predict + " applies to the multistep methods only, not rk");
-    } else if (o.method == "recommended") {
-        // deis::recommended_options picks the order from the grid and sets data prediction
-        // with the corrector itself (--predict and --corrector are ignored)
-        if (g.order) usage_error("--order does not apply to --method recommended: it follows from the grid");
-    } else if (o.method == "ddim") {
-        if (!g.order) o.order = 0;
-        if (o.order != 0) usage_error("--order = " + std::to_string(o.order) + " must be 0 for --method ddim");
-    } else {
-        if (!g.order) o.order = 3;
-        if (o.order < 0 || o.order > 3)
-            usage_error("--order = " + std::to_string(o.order) + " must lie in 0..3 for --method " + o.method);
-        if (o.corrector && o.method == "ipndm") usage_error("--corrector is not available for --method ipndm");
-    }
-    if (o.clock != "t" && o.method != "tab")
-        usage_error("--clock " + o.clock + " is tAB's polynomial variable: it needs --method tab, not " + o.method);
 }
 
 // --eta, --sde, --seed, --progress: stochastic sampling and run control.
@@ -227,7 +200,7 @@ void add_stochastic_options(CLI::App& app, options& o, std::string& seed, CLI::O
 }
 
 // Checks them (after validate(), which has set the method's default order).
-void check_stochastic_options(options& o, const std::string& seed, bool eta_given, bool sde_given, bool order_given) {
+void check_stochastic_options(options& o, const std::string& seed, bool eta_given) {
     if (!seed.empty()) {
         // decimal digits only (CLI11 would take -1 for 2^64 - 1), and no overflow
         const bool digits = seed.size() <= 20 && seed.find_first_not_of("0123456789") == std::string::npos;
@@ -237,20 +210,122 @@ void check_stochastic_options(options& o, const std::string& seed, bool eta_give
             usage_error("--seed = " + seed + " must be an integer in 0..18446744073709551615");
         o.seed = std::uint64_t(v);
     }
-    if (eta_given) {
-        require_finite("--eta", o.eta);
-        if (!(o.eta >= 0.0 && o.eta <= 1.0)) usage_error("--eta = " + num(o.eta) + " must lie in [0, 1]");
-        if (o.method != "ddim")
-            usage_error("--eta applies to --method ddim only (use --sde for " + o.method + ")");
+    if (eta_given) require_finite("--eta", o.eta);
+}
+
+// The flags that spell parts of a configuration besides --method NAME.
+struct spelled {
+    bool order, predict, corrector, clock_vp, eta, sde;
+};
+
+// A library fault ("order = 4 must lie in 0..3") in the command line's words ("--order = 4 ...").
+std::string as_flags(const std::string& fault) {
+    static const std::pair<const char*, const char*> fields[] = {
+        {"order = ", "--order = "}, {"corrector = ", "--corrector = "}, {"clock = ", "--clock = "},
+        {"eta = ", "--eta = "},     {"sde = ", "--sde = "},             {"invert = ", "--invert = "}};
+    static const std::pair<const char*, const char*> words[] = {
+        {"predict = prediction::data", "--predict data"}, {"with sde", "with --sde"},
+        {"(eta > 0 or sde)", "(--eta > 0 or --sde)"},     {"(eta = 0, no sde)", "(--eta 0, no --sde)"},
+        {"use sde for", "use --sde for"},                  {"and sde exclude", "and --sde exclude"}};
+    std::string s = fault;
+    for (const auto& [field, flag] : fields)
+        if (s.rfind(field, 0) == 0) {
+            s = flag + s.substr(std::string(field).size());
+            break;
+        }
+    for (const auto& [word, flag] : words) {
+        const std::size_t at = s.find(word);
+        if (at != std::string::npos) s.replace(at, std::string(word).size(), flag);
     }
-    if (sde_given) {
-        if (o.method != "tab" && o.method != "rhoab")
-            usage_error("--sde applies to --method tab and rhoab only, not " + o.method);
-        if (o.predict != "data") usage_error("--sde needs --predict data");
-        if (o.corrector) usage_error("--sde and --corrector exclude each other");
-        if (!order_given) o.order = 1;
-        if (o.order < 0 || o.order > 2)
-            usage_error("--order = " + std::to_string(o.order) + " must lie in 0..2 with --sde");
+    return s;
+}
+
+// o.config from --method NAME (deis/solver_config.hpp; "rk" with --tableau T is "rk:T") and the
+// flags that spell the same fields (--order, --predict, --corrector, --clock vp, --eta, --sde,
+// --seed): a flag may add a field the name leaves unset, not contradict one it sets. Every fault
+// of the configuration is reported in one message. The legacy fields (method, order, predict,
+// corrector, clock, eta, sde, tableau) are then set from it.
+void configure_solver(options& o, const spelled& f) {
+    if (o.method == "rk" && !deis::detail::is_tableau_name(o.tableau))
+        usage_error("--tableau = " + o.tableau +
+                    " is not a known tableau (euler, heun2, midpoint2, kutta3, ral3, heun3, vdh3, ssprk3, rk4)");
+    if (f.order && o.order < 0) usage_error("--order = " + std::to_string(o.order) + " must be >= 0");
+    const std::string name = o.method == "rk" ? "rk:" + o.tableau : o.method;
+    deis::solver_config c;
+    try {
+        c = deis::parse_solver_config(name);
+    } catch (const std::invalid_argument& e) {
+        std::string msg = e.what();
+        const std::string prefix = "deis::parse_solver_config: ";
+        if (msg.rfind(prefix, 0) == 0) msg = msg.substr(prefix.size());
+        usage_error("--method " + msg);
+    }
+    const bool rk = c.kind == deis::solver_kind::runge_kutta;
+    const bool recommended = c.kind == deis::solver_kind::recommended;
+    std::vector<std::string> faults;
+    deis::multistep_options& m = c.multistep;
+    if (rk) {
+        const int tableau_order = deis::with_tableau(c.tableau, [](auto t) { return int(decltype(t)::order); });
+        if (f.order && o.order != tableau_order)
+            faults.push_back("--order = " + std::to_string(o.order) + " does not match the order " +
+                             std::to_string(tableau_order) + " of --tableau " + c.tableau);
+        o.order = tableau_order;
+        if (f.predict && o.predict != "noise")
+            faults.push_back("--predict " + o.predict + " applies to the multistep methods only, not rk");
+        for (const auto& [given, flag] : {std::pair<bool, const char*>{f.corrector, "--corrector"},
+                                          {f.clock_vp, "--clock vp"}, {f.eta, "--eta"}, {f.sde, "--sde"}})
+            if (given) faults.push_back(std::string(flag) + " applies to the multistep methods only, not rk");
+    } else if (recommended) {
+        // deis::recommended_options chooses order, prediction and corrector from the grid
+        for (const auto& [given, flag] :
+             {std::pair<bool, const char*>{f.order, "--order"}, {f.predict, "--predict"}, {f.corrector, "--corrector"},
+              {f.clock_vp, "--clock vp"}, {f.eta, "--eta"}, {f.sde, "--sde"}})
+            if (given)
+                faults.push_back(std::string(flag) +
+                                 " does not apply to --method recommended: it follows from the schedule and the grid");
+    } else {
+        if (f.order) {
+            if (m.order != -1 && m.order != o.order)
+                faults.push_back("--order = " + std::to_string(o.order) + " contradicts the order of --method " + name);
+            m.order = o.order;
+        }
+        if (f.predict) {
+            const deis::prediction p = o.predict == "data" ? deis::prediction::data : deis::prediction::noise;
+            if (m.predict && *m.predict != p) faults.push_back("--predict " + o.predict + " contradicts --method " + name);
+            m.predict = p;
+        }
+        if (f.corrector) m.corrector = true;
+        if (f.clock_vp) m.clock = deis::tab_clock::vp_linear;
+        if (f.eta) {
+            if (m.eta != 0.0 && m.eta != o.eta) faults.push_back("--eta = " + num(o.eta) + " contradicts --method " + name);
+            m.eta = o.eta;
+        }
+        if (f.sde) m.sde = true;
+        for (const std::string& fault : deis::solver_config_faults(c)) faults.push_back(as_flags(fault));
+    }
+    m.seed = o.seed;
+    if (!faults.empty()) {
+        std::string msg = "--method " + name + ": ";
+        for (std::size_t i = 0; i < faults.size(); ++i) msg += (i ? "; " : "") + faults[i];
+        usage_error(msg);
+    }
+    o.config = c;
+    // the legacy fields, as the configuration resolves them
+    if (rk) {
+        o.method = "rk";
+        o.tableau = c.tableau;
+    } else if (recommended) {
+        o.method = "recommended";
+    } else {
+        const deis::multistep_options r = deis::resolve_defaults(m);
+        o.method = deis::to_string(*r.method);
+        o.order = r.order;
+        o.predict = *r.predict == deis::prediction::data ? "data" : "noise";
+        o.predict_given = m.predict.has_value() || m.sde;
+        o.corrector = r.corrector;
+        o.clock = r.clock == deis::tab_clock::vp_linear ? "vp" : "t";
+        o.eta = r.eta;
+        o.sde = r.sde;
     }
 }
 
@@ -290,8 +365,9 @@ bool parse_command_line(int argc, char** argv, options& o) {
         "--sigmas", o.sigmas,
         "The grid as noise levels sigma/alpha, largest first: a comma list, or karras, exponential (from rho(t-max) "
         "to rho(t-end)), ays-sd15, ays-sdxl (with --steps); replaces --grid");
-    required.push_back(app.add_option("--method", o.method, "(required) Solver")
-                           ->check(CLI::IsMember({"ddim", "tab", "rhoab", "rk", "ipndm", "recommended"})));
+    required.push_back(app.add_option("--method", o.method,
+                                      "(required) Solver: a configuration name (docs/solvers.md), e.g. tab3+data+corrector, "
+                                      "rhoab2+data, ddim, ipndm, rk:heun2, recommended; rk with --tableau"));
     auto* o_order = add_number(app, "--order", o.order, "Order [default: ddim 0, tab/rhoab/ipndm 3, rk the tableau's]");
     auto* o_tab =
         app.add_option("--tableau", o.tableau,
@@ -352,6 +428,11 @@ bool parse_command_line(int argc, char** argv, options& o) {
     }
     if (config && o_schedule->count() > 0)
         usage_error("--schedule and --scheduler-config exclude each other: the config sets the schedule");
+    if (o.method.rfind("rk:", 0) == 0 && o_tab->count() > 0 && o.method != "rk:" + o.tableau)
+        usage_error("--tableau " + o.tableau + " contradicts --method " + o.method);
+    check_stochastic_options(o, seed, o_eta->count() > 0);
+    configure_solver(o, {o_order->count() > 0, o_predict->count() > 0, o.corrector, o.clock == "vp",
+                         o_eta->count() > 0, o.sde});
     o.grid_given = o_grid->count() > 0;
     o.output_given = o_output->count() > 0;
     o.predict_given = o_predict->count() > 0;
@@ -385,7 +466,6 @@ bool parse_command_line(int argc, char** argv, options& o) {
                   o_tend->count() > 0,  o_steps->count() > 0, o_grid->count() > 0, o_shift->count() > 0};
     if (o_sigmas->count() > 0 && o.sigmas.empty()) usage_error("--sigmas: give a list of levels or a name");
     validate(o, g);
-    check_stochastic_options(o, seed, o_eta->count() > 0, o_sde->count() > 0, g.order);
     validate_diffusers(o);
     return true;
 }

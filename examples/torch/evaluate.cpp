@@ -17,21 +17,11 @@ const std::vector<int>& nfe_budgets() {
 }
 
 const std::vector<std::string>& solver_names() {
-    static const std::vector<std::string> n = {"DDIM", "tAB3", "rhoRK rk4", "recommended"};
+    static const std::vector<std::string> n = {"ddim", "tab3", "rk:rk4", "recommended"};
     return n;
 }
 
 namespace {
-
-deis::multistep_options multistep(deis::multistep_method m, int order, deis::prediction p = deis::prediction::noise,
-                                  bool corrector = false) {
-    deis::multistep_options o;
-    o.method = m;
-    o.order = order;
-    o.predict = p;
-    o.corrector = corrector;
-    return o;
-}
 
 void require_ok(const deis::sample_result& r, const std::string& what) {
     if (!r.ok()) throw std::runtime_error(what + ": " + deis::to_string(r.status));
@@ -42,27 +32,18 @@ void require_ok(const deis::sample_result& r, const std::string& what) {
 int sample_with(const std::string& name, int nfe, const deis::vp_linear& schedule, double t_end,
                 const tensor_network& net, torch::Tensor& x) {
     const std::string what = name + " at NFE " + std::to_string(nfe);
-    if (name == "rhoRK rk4") {
-        const int steps = nfe / deis::tableau::rk4::stages;
-        if (steps < 1) throw std::runtime_error(what + ": below one step");
-        const deis::rk_solver<deis::tableau::rk4> solver(schedule, deis::power_t_grid(schedule, steps, 1.0, t_end, 2.0));
-        const deis::sample_result r = solver.sample(net, x);
-        require_ok(r, what);
-        return r.nfe;
-    }
-    const std::vector<double> grid = deis::power_t_grid(schedule, nfe, 1.0, t_end, 2.0);
-    deis::multistep_options o;
-    if (name == "DDIM")
-        o = multistep(deis::multistep_method::ddim, 0);
-    else if (name == "tAB3")
-        o = multistep(deis::multistep_method::tab, 3);
-    else if (name == "recommended")
-        o = deis::recommended_options(schedule, grid);
-    else
-        throw std::invalid_argument("sample_with: unknown solver " + name);
-    const deis::sample_result r = deis::multistep_solver(schedule, grid, o).sample(net, x);
-    require_ok(r, what);
-    return r.nfe;
+    const deis::solver_config config = deis::parse_solver_config(name);
+    const int stages = config.kind == deis::solver_kind::runge_kutta
+                           ? deis::with_tableau(config.tableau, [](auto t) { return int(decltype(t)::stages); })
+                           : 1;
+    const int steps = nfe / stages;
+    if (steps < 1) throw std::runtime_error(what + ": below one step");
+    return deis::with_solver(config, schedule, deis::power_t_grid(schedule, steps, 1.0, t_end, 2.0),
+                             [&](const auto& solver) {
+                                 const deis::sample_result r = solver.sample(net, x);
+                                 require_ok(r, what);
+                                 return r.nfe;
+                             });
 }
 
 double sliced_wasserstein(const torch::Tensor& a, const torch::Tensor& b, int directions) {
@@ -103,13 +84,8 @@ double torch_vs_eigen(const deis::vp_linear& schedule, double t_end, const mlp& 
                   << std::setprecision(3) << rel << '\n';
     };
     const std::vector<double> grid = deis::power_t_grid(schedule, nfe, 1.0, t_end, 2.0);
-    using m = deis::multistep_method;
-    compare("DDIM", deis::multistep_solver(schedule, grid, multistep(m::ddim, 0)));
-    compare("tAB3", deis::multistep_solver(schedule, grid, multistep(m::tab, 3)));
-    compare("rhoAB3", deis::multistep_solver(schedule, grid, multistep(m::rhoab, 3)));
-    compare("iPNDM", deis::multistep_solver(schedule, grid, multistep(m::ipndm, 3)));
-    compare("tAB2, data prediction, corrector",
-            deis::multistep_solver(schedule, grid, multistep(m::tab, 2, deis::prediction::data, true)));
+    for (const char* name : {"ddim", "tab3", "rhoab3", "ipndm3", "tab2+data+corrector"})
+        compare(name, deis::multistep_solver(schedule, grid, deis::parse_multistep(name)));
     compare("recommended", deis::multistep_solver(schedule, grid, deis::recommended_options(schedule, grid)));
     const std::vector<double> rk_grid = deis::power_t_grid(schedule, std::max(1, nfe / 4), 1.0, t_end, 2.0);
     compare("rhoRK rk4", deis::rk_solver<deis::tableau::rk4>(schedule, rk_grid));

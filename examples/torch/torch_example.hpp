@@ -101,7 +101,7 @@ torch::Tensor to_tensor(const deis::state<double>& x);
 
 /// The NFE budgets of the tables and the compared solvers.
 const std::vector<int>& nfe_budgets();
-const std::vector<std::string>& solver_names();  ///< DDIM, tAB3, rhoRK rk4, recommended
+const std::vector<std::string>& solver_names();  ///< configuration names: ddim, tab3, rk:rk4, recommended
 
 /// Samples x (float64 [n, 2], at t = 1, in place) with solver `name` on the quadratic grid
 /// power_t_grid(schedule, steps, 1, t_end, 2) for the budget `nfe` (Runge-Kutta: nfe / 4

@@ -10,6 +10,7 @@
 #include "deis/multistep.hpp"
 #include "deis/recommended.hpp"
 #include "deis/rk.hpp"
+#include "deis/solver_config.hpp"
 #include "deis/gmm.hpp"
 #include "deis/guidance.hpp"
 // diffusers.hpp reads scheduler_config.json with nlohmann-json: it is part of the umbrella

@@ -99,9 +99,13 @@ struct thresholding {
     bool enabled() const { return percentile != 0.0; }
 };
 
-/// Options of a multistep solver; every field is checked when the solver is built.
+/// Options of a multistep solver; every field is checked when the solver is built, and every
+/// fault is reported in one message (see multistep_faults). Every field has a default that is
+/// valid whichever other single field is set: the defaults of `method`, `order` and
+/// `predict` follow from the other fields.
 struct multistep_options {
-    multistep_method method = multistep_method::tab;
+    /// Unset: DDIM when eta > 0, tAB otherwise.
+    std::optional<multistep_method> method;
     /// Maximum order r (r + 1 history points), 0..3. -1 picks the method's default:
     /// 3, 2 with sde (which accepts 0..2), or 0 for DDIM (which accepts only 0).
     int order = -1;
@@ -110,7 +114,9 @@ struct multistep_options {
     /// is checked only when final_steps > 0.
     int final_steps = 0;
     int final_order = 1;
-    prediction predict = prediction::noise;
+    /// Unset: data prediction with sde or thresholding (which need it), noise prediction
+    /// otherwise.
+    std::optional<prediction> predict;
     /// tAB's polynomial variable (see tab_clock); other values than tab_clock::schedule need
     /// method tab.
     tab_clock clock = tab_clock::schedule;
@@ -139,6 +145,59 @@ struct multistep_options {
     bool invert = false;
 };
 
+/// The options with every default filled in: method, order and predict set as documented in
+/// multistep_options. The other fields are unchanged. Checks nothing.
+inline multistep_options resolve_defaults(multistep_options o) {
+    if (!o.method) o.method = o.eta > 0.0 ? multistep_method::ddim : multistep_method::tab;
+    if (!o.predict) o.predict = o.sde || o.threshold.enabled() ? prediction::data : prediction::noise;
+    if (o.order == -1) o.order = *o.method == multistep_method::ddim ? 0 : o.sde ? 2 : 3;
+    return o;
+}
+
+/// Every fault of the options (after resolve_defaults), one sentence each, as
+/// "order = 3 must be 0 for DDIM"; empty when they are valid. The solver joins them into the
+/// message of the std::invalid_argument it throws.
+inline std::vector<std::string> multistep_faults(const multistep_options& options) {
+    const multistep_options o = resolve_defaults(options);
+    std::vector<std::string> f;
+    auto fault = [&f](const std::string& what, const std::string& value, const std::string& expected) {
+        f.push_back(what + " = " + value + " " + expected);
+    };
+    const auto num = [](double v) { return detail::format_double(v); };
+    const bool ddim = o.method == multistep_method::ddim, ipndm = o.method == multistep_method::ipndm;
+    if (int(*o.method) < 0 || int(*o.method) > int(multistep_method::ipndm))
+        fault("method", std::to_string(int(*o.method)), "is not a multistep_method");
+    if (ddim && o.order != 0) fault("order", std::to_string(o.order), "must be 0 for DDIM");
+    if (o.order < 0 || o.order > (o.sde ? 2 : 3))
+        fault("order", std::to_string(o.order), o.sde ? "must lie in 0..2 with sde" : "must lie in 0..3");
+    if (o.final_steps < 0) fault("final_steps", std::to_string(o.final_steps), "must be >= 0");
+    if (o.final_steps > 0 && (o.final_order < 0 || o.final_order > 3))
+        fault("final_order", std::to_string(o.final_order), "must lie in 0..3");
+    if (o.corrector && ipndm) fault("corrector", "true", "is not available for iPNDM");
+    if (o.clock != tab_clock::schedule && o.method != multistep_method::tab)
+        fault("clock", "vp_linear", "is tAB's polynomial variable: it needs method tab");
+    if (!(o.eta >= 0.0 && o.eta <= 1.0)) fault("eta", num(o.eta), "must lie in [0, 1]");
+    if (o.eta > 0.0 && !ddim) fault("eta", num(o.eta), "applies to DDIM only (use sde for the others)");
+    if (o.sde) {
+        if (o.predict != prediction::data) fault("sde", "true", "needs predict = prediction::data");
+        if (ipndm) fault("sde", "true", "is available for tab, rhoab and ddim, not iPNDM");
+        if (o.eta > 0.0) fault("eta", num(o.eta), "and sde exclude each other");
+    }
+    const bool stochastic = o.sde || o.eta > 0.0;
+    if (stochastic && o.corrector)
+        fault("corrector", "true", "is not available with stochastic sampling (eta > 0 or sde)");
+    if (stochastic && o.invert) fault("invert", "true", "is for the deterministic solvers (eta = 0, no sde)");
+    if (o.threshold.enabled()) {
+        if (!(o.threshold.percentile > 0.0 && o.threshold.percentile <= 1.0))
+            fault("threshold.percentile", num(o.threshold.percentile), "must lie in (0, 1] (0: off)");
+        if (!(o.threshold.max_value >= 1.0 && std::isfinite(o.threshold.max_value)))
+            fault("threshold.max_value", num(o.threshold.max_value), "must be finite and >= 1");
+        if (o.predict != prediction::data)
+            fault("threshold", "on", "thresholds x0: it needs predict = prediction::data");
+    }
+    return f;
+}
+
 /// One row of a solver's coefficient table: step k maps x(t_from) to x(t_to) by
 /// x_to = x_coef * x_from + sum_{j <= order} c[j] h_{k-j} (+ noise * z, fresh standard normal
 /// noise, for a stochastic solver) (c[0] multiplies the prediction made at t_from), and, when
@@ -164,8 +223,9 @@ class multistep_workspace;
 /// each with its own workspace and state.
 class multistep_solver {
 public:
-    /// Validates the grid against the schedule (see check_grid) and the options, then
-    /// computes the coefficient table. Throws std::invalid_argument naming the bad argument,
+    /// Validates the options (every fault in one message, see multistep_faults) and the grid
+    /// against the schedule (see check_grid), then computes the coefficient table. Throws
+    /// std::invalid_argument naming the bad argument,
     /// and naming the step when the table would not give meaningful results: a weight that is
     /// not finite, a step whose weights sum in magnitude to more than 1e8 times their sum
     /// (grid points too close together for the order), or noise prediction on a grid along
@@ -178,6 +238,7 @@ public:
         build(schedule);
     }
 
+    /// The options, with their defaults filled in (resolve_defaults).
     const multistep_options& options() const { return opt_; }
     /// The grid, t_max first (t_start first with `invert`).
     const std::vector<double>& grid() const { return grid_; }
@@ -218,41 +279,10 @@ private:
     friend struct multistep_access;
 
     void check_options() {
-        const char* where = "multistep_options";
-        const bool ddim = opt_.method == multistep_method::ddim;
-        if (opt_.order == -1) opt_.order = ddim ? 0 : opt_.sde ? 2 : 3;
-        if (ddim && opt_.order != 0) detail::fail(where, "order", opt_.order, "must be 0 for DDIM");
-        if (opt_.order < 0 || opt_.order > 3) detail::fail(where, "order", opt_.order, "must lie in 0..3");
-        if (opt_.final_steps < 0) detail::fail(where, "final_steps", opt_.final_steps, "must be >= 0");
-        if (opt_.final_steps > 0 && (opt_.final_order < 0 || opt_.final_order > 3))
-            detail::fail(where, "final_order", opt_.final_order, "must lie in 0..3");
-        if (opt_.corrector && opt_.method == multistep_method::ipndm)
-            detail::fail(where, "corrector", "true", "is not available for iPNDM");
-        if (opt_.clock != tab_clock::schedule && opt_.method != multistep_method::tab)
-            detail::fail(where, "clock", "vp_linear", "is tAB's polynomial variable: it needs method tab");
-        if (!(opt_.eta >= 0.0 && opt_.eta <= 1.0)) detail::fail(where, "eta", opt_.eta, "must lie in [0, 1]");
-        if (opt_.eta > 0.0 && !ddim) detail::fail(where, "eta", opt_.eta, "applies to DDIM only (use sde for the others)");
-        if (opt_.sde) {
-            if (opt_.predict != prediction::data)
-                detail::fail(where, "sde", "true", "needs predict = prediction::data");
-            if (opt_.method == multistep_method::ipndm)
-                detail::fail(where, "sde", "true", "is available for tab, rhoab and ddim, not iPNDM");
-            if (opt_.order > 2) detail::fail(where, "order", opt_.order, "must lie in 0..2 with sde");
-            if (opt_.eta > 0.0) detail::fail(where, "eta", opt_.eta, "and sde exclude each other");
-        }
+        const std::vector<std::string> faults = multistep_faults(opt_);
+        if (!faults.empty()) detail::fail_all("multistep_options", faults);
+        opt_ = resolve_defaults(opt_);
         stochastic_ = opt_.sde || opt_.eta > 0.0;
-        if (stochastic_ && opt_.corrector)
-            detail::fail(where, "corrector", "true", "is not available with stochastic sampling (eta > 0 or sde)");
-        if (stochastic_ && opt_.invert)
-            detail::fail(where, "invert", "true", "is for the deterministic solvers (eta = 0, no sde)");
-        if (opt_.threshold.enabled()) {
-            if (!(opt_.threshold.percentile > 0.0 && opt_.threshold.percentile <= 1.0))
-                detail::fail(where, "threshold.percentile", opt_.threshold.percentile, "must lie in (0, 1] (0: off)");
-            if (!(opt_.threshold.max_value >= 1.0 && std::isfinite(opt_.threshold.max_value)))
-                detail::fail(where, "threshold.max_value", opt_.threshold.max_value, "must be finite and >= 1");
-            if (opt_.predict != prediction::data)
-                detail::fail(where, "threshold", "on", "thresholds x0: it needs predict = prediction::data");
-        }
     }
 
     template <class Schedule>

@@ -120,7 +120,7 @@ auto multistep_workspace_of = [](const deis::multistep_solver& s, const Eigen::M
 TEST_CASE("threads: one multistep solver (tAB 3, corrector, data prediction) shared by 4 threads", "[threads]") {
     const deis::multistep_solver solver(
         schedule, reference_grid(),
-        deis_test::options(deis::multistep_method::tab, 3, true, deis::prediction::data));
+        deis::parse_multistep("tab3+data+corrector"));
     REQUIRE(solver.uses_corrector());
     check_shared_solver(solver, multistep_workspace_of);
 }
@@ -128,13 +128,13 @@ TEST_CASE("threads: one multistep solver (tAB 3, corrector, data prediction) sha
 TEST_CASE("threads: one rhoAB solver (order 3, corrector, data prediction) shared by 4 threads", "[threads]") {
     const deis::multistep_solver solver(
         schedule, reference_grid(),
-        deis_test::options(deis::multistep_method::rhoab, 3, true, deis::prediction::data));
+        deis::parse_multistep("rhoab3+data+corrector"));
     check_shared_solver(solver, multistep_workspace_of);
 }
 
 TEST_CASE("threads: one iPNDM solver (order 3) shared by 4 threads", "[threads]") {
     const deis::multistep_solver solver(schedule, reference_grid(),
-                                        deis_test::options(deis::multistep_method::ipndm, 3));
+                                        deis::parse_multistep("ipndm3"));
     check_shared_solver(solver, multistep_workspace_of);
 }
 
@@ -149,7 +149,7 @@ TEST_CASE("threads: one stochastic solver (SDE, data prediction, default seeded 
           "[threads]") {
     // The default noise source is made per run from options().seed, so every run draws the
     // same noise whichever thread makes it.
-    auto o = deis_test::options(deis::multistep_method::tab, 2, false, deis::prediction::data);
+    auto o = deis::parse_multistep("tab2+data");
     o.sde = true;
     const deis::multistep_solver solver(schedule, reference_grid(), o);
     REQUIRE(solver.stochastic());

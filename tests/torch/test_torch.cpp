@@ -240,7 +240,7 @@ TEST_CASE("torch: float16 and bfloat16 update in float32 and stay close to a flo
 
 TEST_CASE("torch: stochastic sampling draws per-sample noise, reproducible by seed", "[torch][stochastic]") {
     const deis_conformance::problem p;
-    deis::multistep_options o = deis_test::options(deis::multistep_method::tab, 1, false, deis::prediction::data);
+    deis::multistep_options o = deis::parse_multistep("tab1+data");
     o.sde = true;
     o.seed = 7;
     const deis::multistep_solver solver(p.schedule, p.grid, o);

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace deis::detail {
 
@@ -30,6 +31,13 @@ inline std::string format_double(double v) {
 [[noreturn]] inline void fail(const std::string& where, const std::string& what, int value,
                               const std::string& expected) {
     fail(where, what, std::to_string(value), expected);
+}
+
+/// Throws one std::invalid_argument listing every fault: "deis::where: a; b; c".
+[[noreturn]] inline void fail_all(const std::string& where, const std::vector<std::string>& faults) {
+    std::string msg = "deis::" + where + ": ";
+    for (std::size_t i = 0; i < faults.size(); ++i) msg += (i ? "; " : "") + faults[i];
+    throw std::invalid_argument(msg);
 }
 
 inline void require_finite(const std::string& where, const std::string& what, double value) {

@@ -1,0 +1,324 @@
+// deis: a solver configuration as a value, and its names.
+//
+// Every solver of the library is named by one grammar, read by parse_solver_config and written
+// by to_string (parse(to_string(c)) == c, and to_string(parse(s)) == s for a name in the
+// canonical order below):
+//
+//     name     = base { "+" modifier }
+//     base     = "ddim" | ("tab" | "rhoab" | "ipndm") [order] | "rk:" tableau | "recommended"
+//     order    = "0" | "1" | "2" | "3"           (absent: the method's default, see multistep_options)
+//     modifier = "data" | "noise"                (predict; absent: the default)
+//              | "clock=vp"                      (tab_clock::vp_linear)
+//              | "corrector"
+//              | "sde"
+//              | "eta=" number                   (DDIM's eta, a decimal number)
+//              | "final=" steps ":" order        (final_steps, final_order)
+//
+// e.g. "tab3+data+corrector", "rhoab2+data", "ddim+eta=1", "tab2+sde", "rk:heun2",
+// "recommended". to_string writes the modifiers in the order of the list. A tableau is one
+// of tableau_names(); "rk:" and "recommended" take no modifier. The fields that are not part
+// of a name (model output, seed, thresholding, inversion) are left at their defaults by the
+// parser and ignored by to_string and by operator==.
+//
+// "recommended" stands for deis::recommended_options, which depends on the schedule and the
+// grid: resolve() (or with_solver) computes it there.
+#pragma once
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "deis/detail/error.hpp"
+#include "deis/multistep.hpp"
+#include "deis/recommended.hpp"
+#include "deis/rk.hpp"
+
+namespace deis {
+
+/// The solver families a configuration can name.
+enum class solver_kind {
+    multistep,    ///< multistep_solver with `multistep`
+    runge_kutta,  ///< rk_solver of the built-in tableau `tableau`, with `rk`
+    recommended   ///< multistep_solver with recommended_options(schedule, grid)
+};
+
+/// A solver configuration: what a name of the grammar above describes, plus the run options
+/// of each family (`multistep.output`, `.seed`, `.threshold`, `.invert`; `rk`). Validated by
+/// solver_config_faults; every solver built from it validates it again.
+struct solver_config {
+    solver_kind kind = solver_kind::multistep;
+    multistep_options multistep{};
+    std::string tableau;  ///< runge_kutta: a name of tableau_names()
+    rk_options rk{};
+};
+
+/// The base of a multistep method's name: "ddim", "tab", "rhoab" or "ipndm".
+inline const char* to_string(multistep_method m) {
+    switch (m) {
+        case multistep_method::ddim: return "ddim";
+        case multistep_method::tab: return "tab";
+        case multistep_method::rhoab: return "rhoab";
+        case multistep_method::ipndm: return "ipndm";
+    }
+    return "?";
+}
+
+namespace detail {
+
+inline std::string shortest_double(double v) {
+    for (int p = 1; p <= 17; ++p) {
+        std::ostringstream os;
+        os.precision(p);
+        os << v;
+        if (std::strtod(os.str().c_str(), nullptr) == v) return os.str();
+    }
+    return format_double(v);
+}
+
+inline bool is_tableau_name(const std::string& name) {
+    for (const char* n : tableau_names())
+        if (name == n) return true;
+    return false;
+}
+
+// A decimal integer of one or more digits, in [lo, hi].
+inline bool parse_small_int(std::string_view s, int lo, int hi, int& out) {
+    if (s.empty() || s.size() > 6) return false;
+    int v = 0;
+    for (char ch : s) {
+        if (ch < '0' || ch > '9') return false;
+        v = 10 * v + (ch - '0');
+    }
+    if (v < lo || v > hi) return false;
+    out = v;
+    return true;
+}
+
+// A finite decimal number (digits, '.', an exponent; no hex, inf or nan).
+inline bool parse_decimal(std::string_view s, double& out) {
+    if (s.empty() || s.size() > 40 || s.find_first_not_of("0123456789.eE+-") != std::string_view::npos)
+        return false;
+    const std::string text(s);
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(text.c_str(), &end);
+    if (end != text.c_str() + text.size() || errno == ERANGE || !std::isfinite(v)) return false;
+    out = v;
+    return true;
+}
+
+// The base of a name (before the first '+') into c; faults appended.
+inline void parse_base(std::string_view base, solver_config& c, std::vector<std::string>& faults) {
+    if (base == "recommended") {
+        c.kind = solver_kind::recommended;
+        return;
+    }
+    if (base.substr(0, 3) == "rk:") {
+        c.kind = solver_kind::runge_kutta;
+        c.tableau = std::string(base.substr(3));
+        if (!is_tableau_name(c.tableau)) {
+            std::string known;
+            for (const char* n : tableau_names()) known += std::string(known.empty() ? "" : ", ") + n;
+            faults.push_back("tableau \"" + c.tableau + "\" is not a built-in tableau (known: " + known + ")");
+        }
+        return;
+    }
+    static const std::pair<const char*, multistep_method> methods[] = {{"ddim", multistep_method::ddim},
+                                                                        {"tab", multistep_method::tab},
+                                                                        {"rhoab", multistep_method::rhoab},
+                                                                        {"ipndm", multistep_method::ipndm}};
+    for (const auto& [word, method] : methods) {
+        const std::string_view w(word);
+        if (base.substr(0, w.size()) != w) continue;
+        const std::string_view digits = base.substr(w.size());
+        c.multistep.method = method;
+        if (!digits.empty() && !parse_small_int(digits, 0, 3, c.multistep.order))
+            faults.push_back("order \"" + std::string(digits) + "\" of \"" + std::string(base) +
+                             "\" must be one digit 0..3");
+        return;
+    }
+    faults.push_back("\"" + std::string(base) +
+                     "\" is not a solver (known: ddim, tab[0-3], rhoab[0-3], ipndm[0-3], rk:TABLEAU, recommended)");
+}
+
+// One modifier into c.multistep; `seen` collects the keys given so far.
+inline void parse_modifier(std::string_view m, solver_config& c, std::vector<std::string>& seen,
+                           std::vector<std::string>& faults) {
+    multistep_options& o = c.multistep;
+    const std::size_t eq = m.find('=');
+    const std::string key(m.substr(0, eq));
+    const std::string_view value = eq == std::string_view::npos ? std::string_view() : m.substr(eq + 1);
+    const std::string group = key == "data" || key == "noise" ? "data/noise" : key;
+    for (const std::string& s : seen)
+        if (s == group) faults.push_back("modifier \"" + std::string(m) + "\" repeats or contradicts an earlier one");
+    seen.push_back(group);
+    const bool has_value = eq != std::string_view::npos;
+    if ((key == "data" || key == "noise" || key == "corrector" || key == "sde") && has_value) {
+        faults.push_back("modifier \"" + std::string(m) + "\" takes no value");
+    } else if (key == "data" || key == "noise") {
+        o.predict = key == "data" ? prediction::data : prediction::noise;
+    } else if (key == "corrector") {
+        o.corrector = true;
+    } else if (key == "sde") {
+        o.sde = true;
+    } else if (key == "clock") {
+        if (value == "vp")
+            o.clock = tab_clock::vp_linear;
+        else
+            faults.push_back("modifier \"" + std::string(m) + "\": the clock must be \"vp\" (clock=vp)");
+    } else if (key == "eta") {
+        if (!parse_decimal(value, o.eta))
+            faults.push_back("modifier \"" + std::string(m) + "\": eta must be a finite decimal number");
+    } else if (key == "final") {
+        const std::size_t colon = value.find(':');
+        if (colon == std::string_view::npos || !parse_small_int(value.substr(0, colon), 0, 1000000, o.final_steps) ||
+            !parse_small_int(value.substr(colon + 1), 0, 9, o.final_order))
+            faults.push_back("modifier \"" + std::string(m) + "\" must read final=STEPS:ORDER (decimal integers)");
+    } else {
+        faults.push_back("\"" + std::string(m) +
+                         "\" is not a modifier (known: data, noise, clock=vp, corrector, sde, eta=X, final=S:O)");
+    }
+}
+
+}  // namespace detail
+
+/// Every fault of a configuration, one sentence each; empty when it is valid. A multistep
+/// configuration's faults are multistep_faults(c.multistep). "recommended" and "rk:" take
+/// none of the name's multistep fields (their run options are checked by the solver).
+inline std::vector<std::string> solver_config_faults(const solver_config& c) {
+    std::vector<std::string> f;
+    const multistep_options plain{};
+    const multistep_options& o = c.multistep;
+    const bool named_fields = o.method || o.order != -1 || o.predict || o.clock != plain.clock || o.corrector ||
+                              o.eta != 0.0 || o.sde || o.final_steps != 0 || o.final_order != plain.final_order;
+    switch (c.kind) {
+        case solver_kind::multistep:
+            return multistep_faults(o);
+        case solver_kind::runge_kutta:
+            if (!detail::is_tableau_name(c.tableau))
+                f.push_back("tableau \"" + c.tableau + "\" is not a built-in tableau");
+            if (named_fields)
+                f.push_back("a Runge-Kutta solver takes none of the multistep options (method, order, predict, "
+                            "clock, corrector, eta, sde, final)");
+            return f;
+        case solver_kind::recommended:
+            if (named_fields)
+                f.push_back("\"recommended\" chooses method, order, prediction and corrector from the schedule "
+                            "and the grid: it takes no modifier");
+            return f;
+    }
+    f.push_back("kind = " + std::to_string(int(c.kind)) + " is not a solver_kind");
+    return f;
+}
+
+/// Throws std::invalid_argument listing every fault of c (solver_config_faults), if any.
+inline void validate(const solver_config& c) {
+    const std::vector<std::string> f = solver_config_faults(c);
+    if (!f.empty()) detail::fail_all("solver_config", f);
+}
+
+/// Reads a name of the grammar above. Throws std::invalid_argument listing every fault, of
+/// the name's syntax and of the configuration it names, in one message.
+inline solver_config parse_solver_config(std::string_view name) {
+    solver_config c;
+    std::vector<std::string> faults;
+    std::vector<std::string> seen;
+    std::size_t start = 0;
+    bool first = true;
+    while (true) {
+        const std::size_t plus = name.find('+', start);
+        const std::string_view part =
+            name.substr(start, plus == std::string_view::npos ? std::string_view::npos : plus - start);
+        if (part.empty())
+            faults.push_back(first ? std::string("the name is empty or starts with '+'") : "an empty modifier");
+        else if (first)
+            detail::parse_base(part, c, faults);
+        else if (c.kind != solver_kind::multistep)
+            faults.push_back("\"" + std::string(part) + "\": " +
+                             (c.kind == solver_kind::recommended ? "recommended" : "rk:" + c.tableau) +
+                             " takes no modifier");
+        else
+            detail::parse_modifier(part, c, seen, faults);
+        first = false;
+        if (plus == std::string_view::npos) break;
+        start = plus + 1;
+    }
+    if (faults.empty())
+        for (const std::string& f : solver_config_faults(c)) faults.push_back(f);
+    if (!faults.empty())
+        detail::fail_all("parse_solver_config: \"" + std::string(name) + "\"", faults);
+    return c;
+}
+
+/// The name of c in the grammar above (its canonical spelling). Does not validate c.
+inline std::string to_string(const solver_config& c) {
+    if (c.kind == solver_kind::recommended) return "recommended";
+    if (c.kind == solver_kind::runge_kutta) return "rk:" + c.tableau;
+    const multistep_options& o = c.multistep;
+    // an unset method is written as the one resolve_defaults picks
+    std::string s = to_string(o.method.value_or(resolve_defaults(o).method.value()));
+    if (o.order != -1) s += std::to_string(o.order);
+    if (o.predict) s += *o.predict == prediction::data ? "+data" : "+noise";
+    if (o.clock == tab_clock::vp_linear) s += "+clock=vp";
+    if (o.corrector) s += "+corrector";
+    if (o.sde) s += "+sde";
+    if (o.eta != 0.0) s += "+eta=" + detail::shortest_double(o.eta);
+    if (o.final_steps != 0 || o.final_order != multistep_options{}.final_order)
+        s += "+final=" + std::to_string(o.final_steps) + ":" + std::to_string(o.final_order);
+    return s;
+}
+
+/// The options of a multistep name ("tab3+data+corrector"): parse_solver_config(name).multistep,
+/// refusing "recommended" and "rk:" names. Throws std::invalid_argument listing every fault.
+inline multistep_options parse_multistep(std::string_view name) {
+    const solver_config c = parse_solver_config(name);
+    if (c.kind != solver_kind::multistep)
+        detail::fail("parse_multistep", "name", "\"" + std::string(name) + "\"",
+                     "is not a multistep method (ddim, tab, rhoab, ipndm with modifiers)");
+    return c.multistep;
+}
+
+/// Whether a and b name the same solver (the fields of the grammar; method compared after
+/// resolve_defaults, so an unset method equals the one it resolves to).
+inline bool same_name(const solver_config& a, const solver_config& b) { return to_string(a) == to_string(b); }
+
+/// The multistep options c stands for on this schedule and grid: c.multistep for a multistep
+/// configuration; recommended_options(schedule, grid) with c.multistep's output, seed,
+/// threshold and invert for "recommended". Throws std::invalid_argument for a Runge-Kutta
+/// configuration.
+template <class Schedule>
+multistep_options resolve(const solver_config& c, const Schedule& schedule, const std::vector<double>& grid) {
+    if (c.kind == solver_kind::multistep) return c.multistep;
+    if (c.kind != solver_kind::recommended)
+        detail::fail("resolve", "kind", "runge_kutta", "has no multistep options");
+    multistep_options o = recommended_options(schedule, grid);
+    o.output = c.multistep.output;
+    o.seed = c.multistep.seed;
+    o.threshold = c.multistep.threshold;
+    o.invert = c.multistep.invert;
+    return o;
+}
+
+/// Builds the solver c names on this schedule and grid and returns f(solver), solver a const
+/// multistep_solver or rk_solver<T>; f must return the same type for each (a generic lambda
+/// usually does). Validates c first (every fault in one std::invalid_argument); the solver's
+/// constructor then checks the grid.
+template <class Schedule, class F>
+decltype(auto) with_solver(const solver_config& c, const Schedule& schedule, std::vector<double> grid, F&& f) {
+    validate(c);
+    if (c.kind == solver_kind::runge_kutta)
+        return with_tableau(c.tableau, [&](auto t) -> decltype(auto) {
+            const rk_solver<decltype(t)> solver(schedule, std::move(grid), c.rk);
+            return f(solver);
+        });
+    const multistep_options o = resolve(c, schedule, grid);
+    const multistep_solver solver(schedule, std::move(grid), o);
+    return f(solver);
+}
+
+}  // namespace deis

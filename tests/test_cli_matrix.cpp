@@ -427,7 +427,35 @@ inline void refusals() {
             {"--invert", "deterministic"});
 }
 
+// The Runge-Kutta solver on the same path: --print-grid prints its stage times (2 a step for
+// heun2, the steps' first times among them) and changes no sample; --invert and back returns
+// the data (tolerance as in invert()).
+inline void runge_kutta() {
+    scratch s;
+    files in(s);
+    const row r{"edm rk", {"--schedule", "edm", "--method", "rk", "--tableau", "heun2", "--grid", "rho-power"},
+                deis::edm(80.0), 80.0, 0.002};
+    const std::vector<double> g = plain_grid(s, in, r);
+    const std::vector<double> t = printed_times(succeed(run(s, add(in.run(r, "shown.csv"), {"--print-grid"}))));
+    REQUIRE(t.size() == std::size_t(2 * steps));
+    for (int k = 0; k < steps; ++k) CHECK(t[std::size_t(2 * k)] == g[std::size_t(k)]);
+    CHECK(deis_cli_test::slurp(s.out_path("shown.csv")) == deis_cli_test::slurp(s.out_path("plain.csv")));
+    std::vector<double> errs;
+    for (int n : {20, 40}) {
+        succeed(run(s, add(drop(in.run(r, "latent.csv", n), "--noise"), {"--init", in.data, "--invert"})));
+        succeed(run(s, set(in.run(r, "back.csv", n), "--noise", s.out_path("latent.csv"))));
+        errs.push_back(max_diff(deis_cli_test::read(s.out_path("back.csv")), in.data_m));
+    }
+    INFO("edm, heun2: round trip error " << errs[0] << " at 20 steps, " << errs[1] << " at 40");
+    CHECK(errs[1] < errs[0] / 2.0);
+    CHECK(errs[1] < 0.05);
+}
+
 }  // namespace cli_matrix_test
+
+TEST_CASE("deis-sample matrix: edm x rk x --print-grid, --invert", "[cli][matrix]") {
+    cli_matrix_test::runge_kutta();
+}
 
 TEST_CASE("deis-sample matrix: flow --scheduler-config x --init, --flow-shift, --invert", "[cli][matrix]") {
     cli_matrix_test::flow_config();

@@ -1,24 +1,36 @@
 // deis-sample: what its parts share. The program integrates the probability-flow ODE of a
-// Gaussian mixture (whose exact noise prediction plays the network) from given noise at
-// t_max down to t_end with one of the library's solvers, and writes the samples. Usage:
+// Gaussian mixture (whose exact model output plays the network) from given noise at t_max
+// down to t_end with one of the library's solvers, and writes the samples. Usage:
 // docs/deis-sample.md, or --help.
 //
+// One run path, whatever the options: inputs -> schedule -> grid -> solver options -> run ->
+// output.
 //   options.cpp    the command line: parsing, ranges, defaults that depend on other options
+//   diffusers.cpp  the command-line options of models from diffusers (--scheduler-config,
+//                  --init, --strength, --invert, --print-grid, --image-seq-len)
 //   inputs.cpp     the input files: refusing an output that is one of them, reading them
-//   run.cpp        the network and the solver, the run, writing the output
-//   interrupt.cpp  SIGINT and SIGTERM (interrupt.hpp)
+//                  (mixture, noise, --init, --scheduler-config)
+//   schedule.cpp   the schedule, the network's output and timestep (make_model)
+//   network.hpp    the mixture as the network; the schedule as the set-up sees it
+//   grid.hpp       the grid of the run (build_grid: --grid, --grid-file, --sigmas, the config's,
+//                  --grid optimized, --flow-shift, then --strength's tail and --invert)
+//   run.cpp        the solver's options (solver_options), the run, writing the output
+//   interrupt.cpp  SIGINT and SIGTERM (interrupt.hpp); run_control.hpp: --progress, the observer
 //   main.cpp       the order of the above, and the one line on stderr for every failure
 #pragma once
 
 #include <Eigen/Core>
 #include <CLI/CLI.hpp>
+#include <deis/diffusers.hpp>
 #include <deis/gmm.hpp>
 #include <deis/multistep.hpp>
 #include <deis/solver_config.hpp>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "support/number_options.hpp"
@@ -91,13 +103,14 @@ struct options {
     long calibration_samples = 256;
     std::string grid_file, save_grid;
 
-    // ---- models from diffusers, img2img, inversion (diffusers.cpp) ----
+    // ---- models from diffusers, img2img, inversion (diffusers.cpp; on every schedule) ----
     std::string scheduler_config;  ///< --scheduler-config: sets schedule, grid, model output
     std::string init;              ///< --init: data to start from (img2img) or to invert
     double strength = 1.0;         ///< --strength, in (0, 1], with --init
     double image_seq_len = 4096.0; ///< --image-seq-len: Flux's dynamic shift
     bool invert = false, print_grid = false;
     bool strength_given = false, grid_given = false, output_given = false, predict_given = false;
+    bool image_seq_len_given = false;
 };
 
 /// Adds a numeric option whose text is checked before CLI11 converts it
@@ -112,9 +125,9 @@ CLI::Option* add_number(CLI::App& app, const std::string& name, T& value, const 
         return opt->check(deis_tools::finite_number(name));
 }
 
-/// Whether a run needs diffusers.cpp (any of its options given).
-inline bool uses_diffusers_run(const options& o) {
-    return !o.scheduler_config.empty() || !o.init.empty() || o.invert || o.print_grid;
+/// Whether the grid is the --scheduler-config's own (no --grid, --grid-file or --sigmas).
+inline bool config_grid(const options& o) {
+    return !o.scheduler_config.empty() && !o.grid_given && o.grid != "file" && o.sigmas.empty();
 }
 
 /// Parses and checks the command line into `o` and fills in the defaults that depend on
@@ -125,8 +138,9 @@ bool parse_command_line(int argc, char** argv, options& o);
 /// The inputs of a run.
 struct problem {
     deis::gaussian_mixture mixture;
-    Eigen::MatrixXd noise;  ///< one sample per column
+    Eigen::MatrixXd noise;  ///< one sample per column (empty with --invert)
     Eigen::MatrixXd init;   ///< --init, one sample per column (empty without it)
+    std::optional<deis::scheduler_config> config;  ///< --scheduler-config
 };
 
 /// Refuses an output (--out, --save-grid) that is the same file as an input (same path, a
@@ -135,21 +149,46 @@ struct problem {
 /// (failure(exit_write)). Before anything is read.
 void refuse_output_over_input(const options& o);
 
-/// Reads the mixture and the noise and checks them against each other (failure(exit_input)).
+/// Reads the mixture, the noise, --init and --scheduler-config, and checks them against each
+/// other (failure(exit_input)).
 problem read_inputs(const options& o);
 
-/// Runs the solver on the noise and writes the samples to --out; prints nfe=<calls> on
-/// stdout. Throws failure (exit_usage, exit_run, exit_write, or 128 + signal).
+/// The schedules of a run: the five of --schedule and vp_discrete (a discrete config;
+/// a flow-matching config is flow_matching).
+using any_schedule =
+    std::variant<deis::vp_linear, deis::vp_cosine, deis::ve, deis::edm, deis::flow_matching, deis::vp_discrete>;
+
+/// What the options and the config say about the model (schedule.cpp: make_model).
+struct model {
+    any_schedule schedule;
+    deis::model_output output = deis::model_output::eps;  ///< --model-output, else the config's
+    /// With --scheduler-config: the timestep the network is given (diffusers' tau = n t - 1 of a
+    /// discrete schedule, n t for flow matching), and printed by --print-grid for a discrete one.
+    std::optional<deis::timestep_map> timesteps;
+    bool discrete = false;  ///< --print-grid prints "t tau"
+    bool flow = false;      ///< flow matching: --strength's rule of SD3 and Flux
+    bool config_flow = false;  ///< a flow-matching config: data prediction unless --predict
+    double t_max = 1.0;     ///< the start of a grid made from --t-max (a config's: at most its end)
+};
+
+/// The schedule from --schedule and its parameters, or from the config (which the problem
+/// holds); the model output and the network's timestep. Refuses (failure(exit_usage)) what the
+/// config does not allow: --flow-shift on a discrete config, --image-seq-len where the config
+/// has no dynamic shifting.
+model make_model(const options& o, const problem& p);
+
+/// Runs the solver on the noise (the noised --init, or the --init to invert) and writes the
+/// samples to --out; prints the grid with --print-grid, then nfe=<calls> on stdout. Throws
+/// failure (exit_usage, exit_run, exit_write, or 128 + signal).
 void run(const options& o, problem p);
 
-/// The model output named by --model-output (validated: eps, x0, v, score, velocity; run.cpp;
-/// both run paths).
+/// The model output named by --model-output (validated: eps, x0, v, score, velocity; run.cpp).
 deis::model_output parse_output(const std::string& s);
 
-/// --eta, --sde and --seed into the solver's options (run.cpp; both run paths).
+/// --eta, --sde and --seed into the solver's options (run.cpp).
 void apply_stochastic_options(const options& o, deis::multistep_options& mo);
 
-/// The end of every run (run.cpp, shared by run_diffusers): checks the run's status, that it
+/// The end of every run (run.cpp): checks the run's status, that it
 /// made `nfe` network calls and that the samples x are finite (failure(exit_run) otherwise,
 /// naming the step of `steps` where it failed), then writes x to --out and, with --save-grid
 /// and a `grid`, the grid: both to temporaries first, renamed into place only when both are
@@ -160,20 +199,9 @@ void check_and_write(const options& o, const deis::sample_result& r, int nfe, in
                      const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& x,
                      const std::vector<double>* grid = nullptr);
 
-/// The run with a scheduler config, --init/--strength, --invert or --print-grid (diffusers.cpp).
-void run_diffusers(const options& o, problem p);
-
 /// Adds the options of diffusers.cpp to the command line; checks them after parsing
 /// (failure(exit_usage)).
 void add_diffusers_options(CLI::App& app, options& o);
 void validate_diffusers(options& o);
-
-/// Refuses (failure(exit_usage)) the options that the run of diffusers.cpp would not honour:
-/// --schedule flow or edm without a config, --grid-file, --sigmas, --grid recommended or
-/// optimized, --flow-shift, --save-grid. Called after refuse_output_over_input.
-void refuse_ignored_on_diffusers_path(const options& o);
-
-/// Reads --init into p.init and checks it against the mixture and --noise (failure(exit_input)).
-void read_diffusers_inputs(const options& o, problem& p);
 
 }  // namespace deis_sample

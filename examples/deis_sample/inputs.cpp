@@ -5,6 +5,7 @@
 #include <cfloat>
 #include <cmath>
 #include <filesystem>
+#include <iterator>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -13,6 +14,7 @@
 #include "deis_sample.hpp"
 #include "support/atomic_file.hpp"
 #include "support/csv_io.hpp"
+#include "support/input_file.hpp"
 #include "support/mixture_io.hpp"
 
 namespace deis_sample {
@@ -52,6 +54,36 @@ bool same_output(const std::string& a, const std::string& b) {
     return (ea || eb) ? a == b : ra == rb;
 }
 
+// --init: the data, as many samples as --noise (img2img noises each one), of the mixture's
+// dimension.
+void read_init(const options& o, problem& p) {
+    if (o.init.empty()) return;
+    p.init = deis_tools::read_samples(o.init);
+    if (p.init.rows() != p.mixture.dim())
+        throw failure(exit_input, o.init + ": samples have dimension " + std::to_string(p.init.rows()) +
+                                      " but the mixture has dimension " + std::to_string(p.mixture.dim()));
+    if (!o.noise.empty() && p.init.cols() != p.noise.cols())
+        throw failure(exit_input, o.init + ": " + std::to_string(p.init.cols()) + " samples but --noise " + o.noise +
+                                      " has " + std::to_string(p.noise.cols()) + " (img2img noises each one)");
+}
+
+// The --scheduler-config file: a regular file of at most max_scheduler_config_bytes, read
+// before it is parsed (deis::parse_scheduler_config). Failures: failure(exit_input).
+deis::scheduler_config read_scheduler_config(const std::string& path) {
+    std::string text;
+    try {
+        deis_tools::input_file in(path, max_scheduler_config_bytes, "--scheduler-config " + path);
+        text.assign(std::istreambuf_iterator<char>(in.stream()), std::istreambuf_iterator<char>());
+    } catch (const std::runtime_error& e) {
+        throw failure(exit_input, e.what());
+    }
+    try {
+        return deis::parse_scheduler_config(text);
+    } catch (const std::invalid_argument& e) {
+        throw failure(exit_input, std::string(e.what()) + " (in '" + path + "')");
+    }
+}
+
 }  // namespace
 
 void refuse_output_over_input(const options& o) {
@@ -75,8 +107,10 @@ problem read_inputs(const options& o) {
     try {
         problem p{o.mixture_json.empty() ? deis_tools::read_mixture_csv(o.mixture_csv)
                                          : deis_tools::read_mixture_json(o.mixture_json),
-                  o.noise.empty() ? Eigen::MatrixXd() : deis_tools::read_samples(o.noise), Eigen::MatrixXd()};
-        read_diffusers_inputs(o, p);
+                  o.noise.empty() ? Eigen::MatrixXd() : deis_tools::read_samples(o.noise), Eigen::MatrixXd(),
+                  std::nullopt};
+        read_init(o, p);
+        if (!o.scheduler_config.empty()) p.config = read_scheduler_config(o.scheduler_config);
         if (!o.noise.empty() && p.noise.rows() != p.mixture.dim())
             throw failure(exit_input, o.noise + ": samples have dimension " + std::to_string(p.noise.rows()) +
                                           " but the mixture " + mixture_file + " has dimension " +

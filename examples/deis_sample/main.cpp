@@ -38,7 +38,6 @@ int main(int argc, char** argv) {
         options o;
         if (!parse_command_line(argc, argv, o)) return 0;
         refuse_output_over_input(o);
-        refuse_ignored_on_diffusers_path(o);
         run(o, read_inputs(o));
     } catch (const failure& e) {
         return report(e);

@@ -87,11 +87,30 @@ void check_sigma_range(const options& o) {
 // The options of flow matching and EDM (--schedule flow/edm, --flow-shift, --sigmas,
 // --t-end 0): their ranges and the defaults they set. Runs before the rest of validate.
 void validate_flow_edm(options& o, const given& g) {
-    if (o.schedule != "flow" && g.flow_shift) usage_error("--flow-shift applies to --schedule flow only");
-    if (o.schedule == "flow") {
+    const bool config = !o.scheduler_config.empty();
+    // (on a config, whether it is flow matching is known once it is read: make_model)
+    if (o.schedule != "flow" && !config && g.flow_shift)
+        usage_error("--flow-shift applies to --schedule flow (or a flow-matching --scheduler-config) only");
+    if (g.flow_shift) {
         require_finite("--flow-shift", o.flow_shift);
         if (!(o.flow_shift > 0.0 && o.flow_shift <= max_flow_shift))
             usage_error("--flow-shift = " + num(o.flow_shift) + " must lie in (0, " + num(max_flow_shift) + "]");
+        // it shifts the points of --grid t-power|log-rho|rho-power (deis::shifted_grid)
+        if (o.grid == "file" || o.grid == "recommended" || o.grid == "optimized")
+            usage_error("--flow-shift shifts the points of --grid t-power|log-rho|rho-power, not of " +
+                        std::string(o.grid == "file" ? "--grid-file" : "--grid " + o.grid));
+        if (config_grid(o))
+            usage_error("--flow-shift shifts the points of --grid t-power|log-rho|rho-power: with --scheduler-config "
+                        "give --grid (the config's own grid has its own shift)");
+    }
+    // the config's own grid and a --grid-file fix both ends and the spacing
+    if (config_grid(o) && (g.t_max || g.t_end || g.grid_power))
+        usage_error(std::string(g.grid_power ? "--grid-power" : g.t_max ? "--t-max" : "--t-end") +
+                    " does not apply to the own grid of --scheduler-config (give --grid to set it)");
+    if (o.grid == "file" && (g.t_max || g.t_end))
+        usage_error(std::string(g.t_max ? "--t-max" : "--t-end") +
+                    " does not apply with --grid-file: its first and last times are the ends");
+    if (o.schedule == "flow") {
         if (!g.t_max) o.t_max = 1.0;
         require_finite("--t-max", o.t_max);
         if (!(o.t_max > 0.0 && o.t_max <= 1.0))

@@ -1,6 +1,6 @@
-// deis-sample: the control of a run while it steps, shared by both run paths (run.cpp and
-// diffusers.cpp): --progress on stderr, the observer that stops the run on a signal, and the
-// one line that says where an interrupted run stopped (run_control bundles the three).
+// deis-sample: the control of a run while it steps (run.cpp): --progress on stderr, the
+// observer that stops the run on a signal, and the one line that says where an interrupted run
+// stopped (run_control bundles the three).
 #pragma once
 
 #include <unistd.h>
@@ -61,7 +61,7 @@ struct run_observer {
     }
 };
 
-// The control of one run of `steps` steps, the same on both run paths: the progress report,
+// The control of one run of `steps` steps: the progress report,
 // the observer to pass to sample(), and the end of the run when a signal stopped it.
 //   run_control control(o.progress, steps);
 //   try { ...; r = solver.sample(net, x, ws, control.observer); control.steps_ended(r); ... }

@@ -92,7 +92,7 @@ struct options {
     std::vector<double> sigma_list;   ///< --sigmas LIST: the noise levels (empty for a NAME)
 
     // Stochastic sampling and run control (options.cpp: add_stochastic_options and
-    // check_stochastic_options; run.cpp: apply_stochastic_options; run_control.hpp).
+    // check_stochastic_options, configure_solver; run_control.hpp).
     double eta = 0.0;            ///< --eta, DDIM only
     bool sde = false;            ///< --sde: the SDE form (data prediction, tab or rhoab, orders 0-2)
     std::uint64_t seed = 2022;   ///< --seed of the noise of a stochastic run
@@ -109,7 +109,7 @@ struct options {
     double strength = 1.0;         ///< --strength, in (0, 1], with --init
     double image_seq_len = 4096.0; ///< --image-seq-len: Flux's dynamic shift
     bool invert = false, print_grid = false;
-    bool strength_given = false, grid_given = false, output_given = false, predict_given = false;
+    bool strength_given = false, grid_given = false, output_given = false;
     bool image_seq_len_given = false;
 };
 
@@ -185,8 +185,6 @@ void run(const options& o, problem p);
 /// The model output named by --model-output (validated: eps, x0, v, score, velocity; run.cpp).
 deis::model_output parse_output(const std::string& s);
 
-/// --eta, --sde and --seed into the solver's options (run.cpp).
-void apply_stochastic_options(const options& o, deis::multistep_options& mo);
 
 /// The end of every run (run.cpp): checks the run's status, that it
 /// made `nfe` network calls and that the samples x are finite (failure(exit_run) otherwise,

@@ -340,7 +340,6 @@ void configure_solver(options& o, const spelled& f) {
         o.method = deis::to_string(*r.method);
         o.order = r.order;
         o.predict = *r.predict == deis::prediction::data ? "data" : "noise";
-        o.predict_given = m.predict.has_value() || m.sde;
         o.corrector = r.corrector;
         o.clock = r.clock == deis::tab_clock::vp_linear ? "vp" : "t";
         o.eta = r.eta;
@@ -454,7 +453,6 @@ bool parse_command_line(int argc, char** argv, options& o) {
                          o_eta->count() > 0, o.sde});
     o.grid_given = o_grid->count() > 0;
     o.output_given = o_output->count() > 0;
-    o.predict_given = o_predict->count() > 0;
     if (o_gfile->count() > 0) {
         if (o_grid->count() > 0) usage_error("--grid and --grid-file exclude each other");
         o.grid = "file";

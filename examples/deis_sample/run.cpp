@@ -33,12 +33,6 @@ deis::model_output parse_output(const std::string& s) {
     return deis::model_output::eps;
 }
 
-void apply_stochastic_options(const options& o, deis::multistep_options& mo) {
-    mo.eta = o.eta;
-    mo.sde = o.sde;
-    mo.seed = o.seed;
-}
-
 namespace {
 
 /// What the run adds to the command line's choice of a solver.
@@ -48,36 +42,25 @@ struct solver_context {
     bool data_by_default = false;  ///< data prediction unless --predict (a flow-matching config's sampling run)
 };
 
-/// The options of the multistep solver, the one place where the command line's choice of a
-/// solver becomes deis::multistep_options (method, order, prediction, corrector, clock, eta,
-/// sde, seed, the network's output, the direction). `grid`: the grid the run integrates, in
-/// sampling order (t_max first, also for an inversion), which --method recommended follows.
-/// Failures: failure(exit_usage).
+/// The options of the multistep solver, the one place where the command line's configuration
+/// (o.config: --method NAME and the flags that spell it, options.cpp) becomes
+/// deis::multistep_options, with what the run adds: the network's output, the direction, and
+/// data prediction for a flow-matching config's sampling run when the configuration leaves
+/// the prediction unset. `grid`: the grid the run integrates, in sampling order (t_max first,
+/// also for an inversion), which --method recommended follows. Failures: failure(exit_usage).
 template <class Schedule>
 deis::multistep_options solver_options(const options& o, const Schedule& sch, const std::vector<double>& grid,
                                        const solver_context& c) {
-    deis::multistep_options mo;
-    if (o.method == "recommended") {
-        try {
-            mo = deis::recommended_options(sch, grid);
-        } catch (const std::invalid_argument& e) {
-            usage_error(std::string("--method recommended: ") + e.what());
-        }
-    } else {
-        mo.method = o.method == "ddim"    ? deis::multistep_method::ddim
-                    : o.method == "tab"   ? deis::multistep_method::tab
-                    : o.method == "rhoab" ? deis::multistep_method::rhoab
-                                          : deis::multistep_method::ipndm;
-        mo.order = o.order;
-        const bool data = o.predict_given ? o.predict == "data" : c.data_by_default;
-        mo.predict = data ? deis::prediction::data : deis::prediction::noise;
-        mo.corrector = o.corrector;
-        if (o.clock == "vp") mo.clock = deis::tab_clock::vp_linear;
+    deis::solver_config config = o.config;
+    deis::multistep_options& m = config.multistep;
+    if (config.kind == deis::solver_kind::multistep && !m.predict && c.data_by_default) m.predict = deis::prediction::data;
+    m.output = c.output;
+    m.invert = c.invert;
+    try {
+        return deis::resolve(config, sch, grid);
+    } catch (const std::invalid_argument& e) {
+        usage_error("--method " + deis::to_string(config) + ": " + e.what());
     }
-    mo.output = c.output;
-    mo.invert = c.invert;
-    apply_stochastic_options(o, mo);
-    return mo;
 }
 
 /// The options of the Runge-Kutta solver (--method rk, --tableau chooses the solver's type).

@@ -186,9 +186,14 @@ inline csv_numbers parse_numbers(std::istream& in, const std::string& name, bool
                     } else if (!is_decimal(s, n)) {
                         problem = field() + (spells_non_finite(std::string(s, n)) ? "is not finite" : "is not a number");
                     } else {
+                        errno = 0;
                         const double v = std::strtod(s, nullptr);
                         if (!std::isfinite(v)) {
                             problem = field() + "is not finite";
+                        } else if (errno == ERANGE) {
+                            // strtod's underflow: 0 or a subnormal in place of the number written
+                            problem = field() + "underflows: its magnitude is below 2.2250738585072014e-308, the "
+                                                "smallest normal double";
                         } else {
                             if (t.values.size() >= lim.max_values)
                                 throw std::runtime_error(at(line_no) + "more than " +

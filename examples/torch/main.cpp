@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "support/atomic_file.hpp"
 #include "torch_example.hpp"
 
 #ifndef DEIS_REFERENCE_DIR
@@ -59,14 +60,15 @@ std::string fmt(double v, int digits = 2) {
     return os.str();
 }
 
+// Written to a temporary beside p and renamed into place (support/atomic_file.hpp).
 void write_points(const fs::path& p, const torch::Tensor& x) {
-    std::ofstream f(p);
-    if (!f) throw std::runtime_error("cannot write " + p.string());
     const torch::Tensor c = x.to(torch::kDouble).contiguous();
     const double* d = c.data_ptr<double>();
-    f << std::setprecision(9);
-    for (int64_t i = 0; i < c.size(0); ++i) f << d[2 * i] << ' ' << d[2 * i + 1] << '\n';
-    if (!f) throw std::runtime_error("cannot write " + p.string());
+    deis_tools::atomic_write(p.string(), [&](std::ostream& f) {
+        f << std::setprecision(9);
+        for (int64_t i = 0; i < c.size(0); ++i) f << d[2 * i] << ' ' << d[2 * i + 1] << '\n';
+        return true;
+    });
 }
 
 struct cell {
@@ -219,7 +221,7 @@ void plot(const options& o, const std::vector<std::pair<std::string, dataset_rep
     }
     const fs::path script = fs::path(o.out) / "samples.gp";
     const fs::path png = fs::path(o.out) / "samples.png";
-    std::ofstream g(script);
+    std::ostringstream g;
     const std::size_t cols = reports.front().second.plots.size();
     g << "set terminal pngcairo size " << 240 * cols << "," << 250 * reports.size() << " font ',9'\n";
     g << "set output '" << png.string() << "'\n";
@@ -230,7 +232,7 @@ void plot(const options& o, const std::vector<std::pair<std::string, dataset_rep
             g << "set title '" << name << ": " << title << "'\nplot '" << file.string()
               << "' using 1:2 with points pt 7 ps 0.2 lc rgb '#1f4e9c'\n";
     g << "unset multiplot\n";
-    g.close();
+    deis_tools::write_text_file(script.string(), g.str());
     const std::string cmd = "gnuplot '" + script.string() + "'";
     if (std::system(cmd.c_str()) != 0)
         std::cout << "gnuplot failed: no scatter plot\n";
@@ -281,7 +283,7 @@ int main(int argc, char** argv) {
            << fmt(worst) << " (limit " << fmt(torch_eigen_limit, 0) << ").\n";
         std::cout << '\n' << md.str();
         const fs::path results = fs::path(o.out) / "results.md";
-        std::ofstream(results) << md.str();
+        deis_tools::write_text_file(results.string(), md.str());
         plot(o, reports);
         if (!(worst <= torch_eigen_limit)) {
             std::cerr << "deis-torch-example: error: the torch backend's samples differ from the Eigen wrapper's by "

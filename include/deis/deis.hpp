@@ -3,7 +3,9 @@
 
 #include "deis/version.hpp"
 #include "deis/state.hpp"
-#include "deis/common.hpp"
+#include "deis/result.hpp"
+#include "deis/model_output.hpp"
+#include "deis/observer.hpp"
 #include "deis/noise.hpp"
 #include "deis/schedule.hpp"
 #include "deis/grid.hpp"

@@ -6,10 +6,10 @@
 //     guided = u + w (c - u) = (1 - w) u + w c
 //
 // (w = 0: the unconditional model, w = 1: the conditional one, w > 1: guidance; 5 to 10 are
-// usual for images). The adaptors below are Networks (see common.hpp) that a solver calls like
+// usual for images). The adaptors below are Networks (see model_output.hpp) that a solver calls like
 // any other; they form the combination in whatever model_output the wrapped model gives, eps,
 // x0, v, score or velocity. This is the same guidance in every output: every conversion of
-// common.hpp is h = px x + po out with px, po depending on t only, and the weights 1 - w and w
+// model_output.hpp is h = px x + po out with px, po depending on t only, and the weights 1 - w and w
 // sum to 1, so converting the guided output gives the guided prediction of the converted
 // quantity, (1 - w) h_u + w h_c. Declare the model's output in the solver's options as usual.
 //
@@ -34,14 +34,16 @@
 #include <type_traits>
 #include <utility>
 
-#include "deis/common.hpp"
 #include "deis/detail/error.hpp"
+#include "deis/detail/evaluate.hpp"
+#include "deis/model_output.hpp"
+#include "deis/result.hpp"
 #include "deis/state.hpp"
 
 namespace deis {
 
 /// Classifier-free guidance from two networks: out = u + w (c - u) with c = cond(x, t) and
-/// u = uncond(x, t). A Network (common.hpp) for the state type S, which may be any model of the
+/// u = uncond(x, t). A Network (model_output.hpp) for the state type S, which may be any model of the
 /// State backend concept (state.hpp).
 ///
 /// Holds references to both networks (never copies them: they must outlive the adaptor) and one
@@ -149,7 +151,7 @@ struct batch_ops<Eigen::Map<Plain, MapOptions>> : detail::eigen_batch_ops<Eigen:
 
 /// Classifier-free guidance from one network called once on a doubled batch: x2 = [x, x]
 /// (the unconditional copy first), y2 = net(x2, t), out = u + w (c - u) with u = y2[0, n) and
-/// c = y2[n, 2n). A Network (common.hpp) for S; the network is called with
+/// c = y2[n, 2n). A Network (model_output.hpp) for S; the network is called with
 /// batch_ops<S>::view's type (deis::state<Scalar> for the Eigen backends).
 ///
 /// Holds a reference to the network (never copies it) and a doubled input and output made from

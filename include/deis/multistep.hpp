@@ -55,14 +55,21 @@
 #include <utility>
 #include <vector>
 
-#include "deis/common.hpp"
+#include "deis/detail/check_state.hpp"
 #include "deis/detail/error.hpp"
+#include "deis/detail/evaluate.hpp"
 #include "deis/detail/lagrange.hpp"
+#include "deis/detail/notify.hpp"
 #include "deis/detail/schedule_traits.hpp"
+#include "deis/detail/state_of.hpp"
 #include "deis/detail/step_checks.hpp"
 #include "deis/grid.hpp"
+#include "deis/model_output.hpp"
 #include "deis/noise.hpp"
+#include "deis/observer.hpp"
+#include "deis/result.hpp"
 #include "deis/schedule.hpp"
+#include "deis/state.hpp"
 
 namespace deis {
 
@@ -256,10 +263,10 @@ public:
     bool stochastic() const { return stochastic_; }
 
     /// Integrates the batch x (at grid()[0]) to grid().back() in place, calling `net` once per
-    /// step (see common.hpp for the Network concept). x is any model of the State backend
+    /// step (see model_output.hpp for the Network concept). x is any model of the State backend
     /// concept (state.hpp): deis::state<Scalar>, an Eigen::Map over the caller's memory, a
     /// torch::Tensor with <deis/torch.hpp>. The workspace must have been made for this solver
-    /// and x's layout. The optional observer (see step_info in common.hpp) sees every step and
+    /// and x's layout. The optional observer (see step_info in observer.hpp) sees every step and
     /// may stop the run; the optional noise source (see noise.hpp) replaces the default
     /// seeded noise of a stochastic solver.
     /// Throws std::invalid_argument, before any network call and without touching x, when x

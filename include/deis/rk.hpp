@@ -63,11 +63,18 @@
 #include <utility>
 #include <vector>
 
-#include "deis/common.hpp"
+#include "deis/detail/check_state.hpp"
 #include "deis/detail/error.hpp"
-#include "deis/detail/step_checks.hpp"
+#include "deis/detail/evaluate.hpp"
+#include "deis/detail/notify.hpp"
 #include "deis/detail/schedule_traits.hpp"
+#include "deis/detail/state_of.hpp"
+#include "deis/detail/step_checks.hpp"
 #include "deis/grid.hpp"
+#include "deis/model_output.hpp"
+#include "deis/observer.hpp"
+#include "deis/result.hpp"
+#include "deis/state.hpp"
 
 namespace deis {
 
@@ -193,7 +200,7 @@ decltype(auto) with_tableau(const std::string& name, F&& f) {
 
 /// Options of a Runge-Kutta solver.
 struct rk_options {
-    /// What the network returns; converted to eps at every stage (exact, see common.hpp).
+    /// What the network returns; converted to eps at every stage (exact, see model_output.hpp).
     model_output output = model_output::eps;
     /// Integrate from data to noise (an inversion): the grid runs upwards (check_grid with
     /// direction::inversion).
@@ -325,9 +332,9 @@ public:
     static const char* name() { return Tableau::name; }
 
     /// Integrates the batch x (at grid()[0]) to grid().back() in place, calling `net` `stages`
-    /// times per step (see common.hpp for the Network concept). x is any model of the State
+    /// times per step (see model_output.hpp for the Network concept). x is any model of the State
     /// backend concept (state.hpp). The workspace must have been made for this solver's
-    /// tableau and x's layout. The optional observer (step_info, common.hpp) is called after
+    /// tableau and x's layout. The optional observer (step_info, observer.hpp) is called after
     /// each step's first call, made at the grid time grid()[step] on the state there.
     /// Throws std::invalid_argument, before any network call and without touching x, when x
     /// is empty or not finite or the workspace does not fit. Allocates nothing (Eigen).

@@ -72,6 +72,11 @@
 
 namespace deis {
 
+/// A batch of states: one sample per column, column-major. Scalar is float or double; all
+/// coefficient math is done in double and each coefficient is rounded to Scalar once.
+template <class Scalar>
+using state = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+
 /// The largest number of terms n in one state_ops<S>::combine call: one per Runge-Kutta stage
 /// (rk_max_stages) and at most 6 for the multistep solvers.
 inline constexpr int max_combination_terms = 16;

@@ -54,9 +54,9 @@
 #include <utility>
 #include <vector>
 
-#include "deis/common.hpp"
 #include "deis/detail/error.hpp"
 #include "deis/noise.hpp"
+#include "deis/result.hpp"
 #include "deis/state.hpp"
 
 namespace deis {

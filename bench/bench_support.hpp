@@ -2,7 +2,7 @@
 #pragma once
 
 #include <cmath>
-#include <deis/gmm.hpp>
+#include <deis/research/gmm.hpp>
 
 namespace deis_bench {
 

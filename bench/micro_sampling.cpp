@@ -18,7 +18,7 @@
 
 #include <time.h>
 
-#include <deis/gmm.hpp>
+#include <deis/research/gmm.hpp>
 #include <deis/grid.hpp>
 #include <deis/multistep.hpp>
 #include <deis/solver_config.hpp>

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <deis/deis.hpp>
+#include <deis/research/gmm.hpp>
 #include <exception>
 #include <string>
 #include <vector>

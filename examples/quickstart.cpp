@@ -1,5 +1,6 @@
 // Quickstart: sample a 2-D mixture of two Gaussians in 10 network calls.
 #include <deis/deis.hpp>
+#include <deis/research/gmm.hpp>
 
 #include <iostream>
 #include <random>

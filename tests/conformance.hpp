@@ -27,6 +27,7 @@
 
 #include "catch.hpp"
 #include "deis/deis.hpp"
+#include "deis/research/gmm.hpp"
 #include "support.hpp"
 
 namespace deis_conformance {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <deis/deis.hpp>
+#include <deis/research/gmm.hpp>
 #include <functional>
 #include <limits>
 #include <stdexcept>

@@ -1,4 +1,4 @@
-// Calibrated grids (calibrate.hpp) on the reference ring (VP linear, exact eps):
+// Calibrated grids (deis/research/calibrate.hpp) on the reference ring (VP linear, exact eps):
 // - deterministic;
 // - never worse than the initial (recommended) grid on the calibration batch, by construction,
 //   and not worse on the reference x_T, which the calibration never sees;
@@ -10,8 +10,9 @@
 #include <vector>
 
 #include "catch.hpp"
-#include "deis/calibrate.hpp"
+#include "deis/research/calibrate.hpp"
 #include "deis/deis.hpp"
+#include "deis/research/gmm.hpp"
 #include "support.hpp"
 
 namespace {

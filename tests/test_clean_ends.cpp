@@ -10,6 +10,7 @@
 
 #include "catch.hpp"
 #include "deis/deis.hpp"
+#include "deis/research/gmm.hpp"
 #include "support.hpp"
 
 namespace {

@@ -18,7 +18,7 @@
 #include "catch.hpp"
 #include "cli_support.hpp"
 #include "deis/diffusers.hpp"
-#include "deis/gmm.hpp"
+#include "deis/research/gmm.hpp"
 
 using namespace deis_cli_test;
 

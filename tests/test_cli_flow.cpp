@@ -16,6 +16,7 @@
 #include "catch.hpp"
 #include "cli_support.hpp"
 #include "deis/deis.hpp"
+#include "deis/research/gmm.hpp"
 #include "support.hpp"
 
 using namespace deis_cli_test;

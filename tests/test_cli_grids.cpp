@@ -13,6 +13,7 @@
 #include "catch.hpp"
 #include "cli_support.hpp"
 #include "deis/deis.hpp"
+#include "deis/research/gmm.hpp"
 
 using namespace deis_cli_test;
 

@@ -2,6 +2,7 @@
 // probability-flow solution is known in closed form (gaussian_flow).
 #include <cmath>
 #include <deis/deis.hpp>
+#include <deis/research/gmm.hpp>
 #include <random>
 #include <string>
 

@@ -24,6 +24,7 @@
 #include <boost/math/quadrature/gauss_kronrod.hpp>
 #include <cmath>
 #include <deis/deis.hpp>
+#include <deis/research/gmm.hpp>
 #include <functional>
 #include <limits>
 #include <string>

@@ -14,7 +14,7 @@
 
 #include "catch.hpp"
 #include "deis/diffusers.hpp"
-#include "deis/gmm.hpp"
+#include "deis/research/gmm.hpp"
 #include "deis/multistep.hpp"
 #include "support.hpp"
 

@@ -13,7 +13,8 @@
 
 #include "catch.hpp"
 #include "deis/deis.hpp"
-#include "deis/reference.hpp"
+#include "deis/research/gmm.hpp"
+#include "deis/research/reference.hpp"
 #include "support.hpp"
 
 namespace {

@@ -3,6 +3,7 @@
 // every kind of schedule; and the component classifier.
 #include <cmath>
 #include <deis/deis.hpp>
+#include <deis/research/gmm.hpp>
 #include <limits>
 #include <random>
 #include <vector>

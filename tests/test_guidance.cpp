@@ -4,7 +4,7 @@
 // The guided problem is exact: the unconditional model is the reference 8-component ring
 // mixture, the conditional one its component 0 alone (a subset of one; the adaptors are also
 // checked with the subset {0, 1, 2}),
-// so eps_u and eps_c are the exact noise predictions of gmm.hpp and the guided eps
+// so eps_u and eps_c are the exact noise predictions of deis/research/gmm.hpp and the guided eps
 // u + w (c - u) is known exactly at every (x, t). Its probability-flow ODE is solved by
 // reference_solution (the adaptive Fehlberg 7(8) integrator), which takes any network.
 #include <algorithm>
@@ -16,7 +16,7 @@
 
 #include "catch.hpp"
 #include "deis/deis.hpp"
-#include "deis/reference.hpp"
+#include "deis/research/reference.hpp"
 #include "support.hpp"
 
 namespace {

@@ -2,6 +2,7 @@
 // sampler on the uniform-t grid, and the identity that ties its coefficients to DDIM.
 #include <cmath>
 #include <deis/deis.hpp>
+#include <deis/research/gmm.hpp>
 #include <string>
 #include <vector>
 

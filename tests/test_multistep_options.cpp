@@ -3,6 +3,7 @@
 // of the reduced steps, and the network calls.
 #include <algorithm>
 #include <deis/deis.hpp>
+#include <deis/research/gmm.hpp>
 #include <string>
 #include <vector>
 

@@ -5,6 +5,7 @@
 #include "catch.hpp"
 #include "support.hpp"
 #include "deis/deis.hpp"
+#include "deis/research/gmm.hpp"
 
 namespace {
 

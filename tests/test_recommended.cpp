@@ -17,6 +17,7 @@
 
 #include "catch.hpp"
 #include "deis/deis.hpp"
+#include "deis/research/gmm.hpp"
 #include "deis/recommended.hpp"
 #include "support.hpp"
 

@@ -9,6 +9,7 @@
 #include "catch.hpp"
 #include "support.hpp"
 #include "deis/deis.hpp"
+#include "deis/research/gmm.hpp"
 
 namespace {
 

@@ -1,8 +1,8 @@
-// The reference integrator (deis/reference.hpp): against the closed-form flow of a single
+// The reference integrator (deis/research/reference.hpp): against the closed-form flow of a single
 // Gaussian, against the reference solution of the official problem (gmm2d_exact.csv, an
 // independent DOP853 run), against itself (tolerance, direction, blocking), and on bad input.
-#include <deis/gmm.hpp>
-#include <deis/reference.hpp>
+#include <deis/research/gmm.hpp>
+#include <deis/research/reference.hpp>
 #include <deis/schedule.hpp>
 
 #include <Eigen/Core>

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <deis/deis.hpp>
+#include <deis/research/gmm.hpp>
 #include <limits>
 #include <stdexcept>
 #include <string>

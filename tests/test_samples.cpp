@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <deis/deis.hpp>
+#include <deis/research/gmm.hpp>
 #include <string>
 #include <utility>
 #include <vector>

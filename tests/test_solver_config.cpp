@@ -10,6 +10,7 @@
 #include "../bench/deis_bench/solver_rows.hpp"
 #include "catch.hpp"
 #include "deis/deis.hpp"
+#include "deis/research/gmm.hpp"
 #include "support.hpp"
 
 namespace solver_config_test {

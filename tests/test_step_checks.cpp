@@ -8,6 +8,7 @@
 
 #include "catch.hpp"
 #include "deis/deis.hpp"
+#include "deis/research/gmm.hpp"
 #include "support.hpp"
 
 namespace step_checks_test {

@@ -2,7 +2,7 @@
 // a Gaussian mixture, whose exact noise prediction is known.
 //
 // For one problem (a mixture and a schedule) it draws x_T, integrates the probability-flow
-// ODE to t_end with an adaptive high-order integrator (deis/reference.hpp) to get the
+// ODE to t_end with an adaptive high-order integrator (deis/research/reference.hpp) to get the
 // reference solution, then runs every solver x grid x NFE budget from the same x_T and
 // measures, per sample, e_i = ||x_i - x_ref_i|| / sqrt(D). It reports the median and RMS of
 // e_i, the largest e_i, and how many samples ended in another mixture component than their
@@ -24,6 +24,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <deis/deis.hpp>
+#include <deis/research/gmm.hpp>
 #include <filesystem>
 #include <iostream>
 #include <optional>

@@ -3,7 +3,7 @@
 
 #include <Eigen/Core>
 #include <cstdint>
-#include <deis/gmm.hpp>
+#include <deis/research/gmm.hpp>
 #include <string>
 
 namespace deis_bench {

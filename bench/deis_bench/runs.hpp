@@ -5,10 +5,11 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstdio>
-#include <deis/calibrate.hpp>
+#include <deis/research/calibrate.hpp>
 #include <deis/deis.hpp>
+#include <deis/research/gmm.hpp>
 #include <deis/recommended.hpp>
-#include <deis/reference.hpp>
+#include <deis/research/reference.hpp>
 #include <deis/rk.hpp>
 #include <functional>
 #include <iomanip>
@@ -226,7 +227,7 @@ int run(const settings& cfg, const Schedule& sch, const Net& net, deis::model_ou
 
     {
         std::ostringstream l;
-        if (sch.alpha(t_max) == 0.0)  // the data form, the one finite at alpha = 0 (deis/reference.hpp)
+        if (sch.alpha(t_max) == 0.0)  // the data form, the one finite at alpha = 0 (deis/research/reference.hpp)
             l << "reference solution: Boost.Odeint Runge-Kutta-Fehlberg 7(8) on dz/du = x0(sigma z, t(1/u)) with "
               << "u = 1/rho, the network's output converted to x0, atol = rtol = " << sci(cfg.ref_tol, 0)
               << " on z = x/sigma, ";

@@ -13,7 +13,7 @@
 
 #include <Eigen/Core>
 #include <cstdint>
-#include <deis/gmm.hpp>
+#include <deis/research/gmm.hpp>
 #include <string>
 #include <vector>
 

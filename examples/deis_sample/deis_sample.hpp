@@ -22,7 +22,7 @@
 #include <Eigen/Core>
 #include <CLI/CLI.hpp>
 #include <deis/diffusers.hpp>
-#include <deis/gmm.hpp>
+#include <deis/research/gmm.hpp>
 #include <deis/multistep.hpp>
 #include <deis/solver_config.hpp>
 #include <cstdint>

@@ -6,7 +6,7 @@
 
 #include <Eigen/Core>
 #include <cstdint>
-#include <deis/calibrate.hpp>
+#include <deis/research/calibrate.hpp>
 #include <deis/deis.hpp>
 #include <deis/diffusers.hpp>
 #include <stdexcept>

@@ -18,7 +18,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "deis/gmm.hpp"
+#include "deis/research/gmm.hpp"
 #include "support/csv_io.hpp"
 
 namespace deis_tools {

@@ -14,7 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deis/deis.hpp>
-#include <deis/reference.hpp>
+#include <deis/research/reference.hpp>
 #include <deis/torch.hpp>
 #include <filesystem>
 #include <fstream>

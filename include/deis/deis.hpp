@@ -1,4 +1,6 @@
-// deis: umbrella header. Including it brings in the whole public API.
+// deis: umbrella header. Including it brings in the whole public API. The research
+// instruments (deis/research/: gmm.hpp, reference.hpp, calibrate.hpp) and the LibTorch
+// backend (deis/torch.hpp) are included on their own.
 #pragma once
 
 #include "deis/version.hpp"
@@ -13,7 +15,6 @@
 #include "deis/recommended.hpp"
 #include "deis/rk.hpp"
 #include "deis/solver_config.hpp"
-#include "deis/gmm.hpp"
 #include "deis/guidance.hpp"
 // diffusers.hpp reads scheduler_config.json with nlohmann-json: it is part of the umbrella
 // when that library is on the include path (include it directly otherwise).

@@ -8,7 +8,7 @@
 #include <exception>
 #include <string>
 
-#include "deis/gmm.hpp"
+#include "deis/research/gmm.hpp"
 
 namespace deis_fuzz {
 

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstring>
 #include <deis/deis.hpp>
+#include <deis/research/gmm.hpp>
 #include <exception>
 #include <string>
 #include <thread>

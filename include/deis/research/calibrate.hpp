@@ -25,12 +25,13 @@
 #include <type_traits>
 #include <vector>
 
-#include "deis/common.hpp"
 #include "deis/detail/error.hpp"
 #include "deis/grid.hpp"
 #include "deis/multistep.hpp"
 #include "deis/recommended.hpp"
-#include "deis/reference.hpp"
+#include "deis/research/reference.hpp"
+#include "deis/result.hpp"
+#include "deis/state.hpp"
 
 namespace deis {
 

@@ -34,9 +34,12 @@
 #include <utility>
 #include <vector>
 
-#include "deis/common.hpp"
+#include "deis/detail/check_state.hpp"
 #include "deis/detail/error.hpp"
 #include "deis/detail/schedule_traits.hpp"
+#include "deis/model_output.hpp"
+#include "deis/result.hpp"
+#include "deis/state.hpp"
 
 namespace deis {
 
@@ -62,7 +65,7 @@ struct reference_options {
     /// Limit on the attempted steps (accepted + rejected) per block, >= 1; reaching it
     /// throws std::runtime_error.
     long max_steps = 1000000;
-    /// What the network returns (converted exactly, see common.hpp).
+    /// What the network returns (converted exactly, see model_output.hpp).
     model_output output = model_output::eps;
     /// The equation integrated: `noise`, dy/drho = eps with y = x/alpha (the default), or
     /// `data`, dz/du = x0 with z = x/sigma and u = alpha/sigma = 1/rho, which stays finite where
@@ -122,7 +125,7 @@ void reference_integrate(Controlled stepper, System& sys, std::vector<double>& y
 
 /// Integrates the probability-flow ODE for every column of x (one sample per column, at time
 /// t_from) to time t_to, in place, in double precision, calling `net` (a Network for
-/// state<double>, see common.hpp, returning opt.output) at the stage times of an adaptive
+/// state<double>, see state.hpp, returning opt.output) at the stage times of an adaptive
 /// embedded Runge-Kutta pair on dy/drho = eps(alpha y, t(rho)), y = x/alpha (or, with
 /// opt.form = data or an end at alpha = 0, on dz/du = x0(sigma z, t(1/u)), z = x/sigma).
 /// Either direction works (t_to < t_from is sampling). The schedule is a Schedule

@@ -14,9 +14,10 @@
 #include <string>
 #include <utility>
 
-#include "deis/common.hpp"
 #include "deis/detail/error.hpp"
 #include "deis/detail/schedule_traits.hpp"
+#include "deis/model_output.hpp"
+#include "deis/state.hpp"
 
 namespace deis {
 
@@ -154,7 +155,7 @@ private:
     Eigen::VectorXd log_w_;
 };
 
-/// The exact noise predictor of a mixture under a schedule: a Network (see common.hpp).
+/// The exact noise predictor of a mixture under a schedule: a Network (see model_output.hpp).
 /// Holds copies of both; thread-safe; allocates O(D K) scratch per call.
 template <class Schedule>
 class gmm_eps {
@@ -175,11 +176,11 @@ private:
     Schedule sch_;
 };
 
-/// The exact model of a mixture under a schedule, returning any model_output (common.hpp):
+/// The exact model of a mixture under a schedule, returning any model_output (model_output.hpp):
 /// eps and x0 from the mixture's posterior (finite at both ends of the time range: x0 at
 /// alpha = 0, eps at sigma = 0), v = alpha eps - sigma x0, score = -eps / sigma, and velocity =
 /// alpha' x0 + sigma' eps (needs a schedule with alpha_dot and sigma_dot). A Network (see
-/// common.hpp); holds copies of both; thread-safe; allocates per call.
+/// model_output.hpp); holds copies of both; thread-safe; allocates per call.
 template <class Schedule>
 class gmm_model {
 public:

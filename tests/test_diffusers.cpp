@@ -4,6 +4,8 @@
 // Flux, bad configs, training tables, flow sigmas, Karras levels and img2img starts.
 #include <Eigen/Core>
 #include <cmath>
+#include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -11,6 +13,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "catch.hpp"
 #include "deis/diffusers.hpp"
@@ -540,6 +544,38 @@ TEST_CASE("diffusers: bad configs are refused naming the key", "[diffusers][bad_
         REQUIRE_THROWS_WITH(deis::parse_scheduler_config(text), deis_test::contains("deis::scheduler_config"));
     REQUIRE_THROWS_WITH(deis::load_scheduler_config("/nonexistent/scheduler_config.json"),
                         deis_test::contains("/nonexistent/scheduler_config.json"));
+}
+
+TEST_CASE("diffusers: load_scheduler_config reads only a regular file of at most 16 MiB", "[diffusers]") {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("deis-diffusers-load-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    struct remove_dir {
+        fs::path p;
+        ~remove_dir() {
+            std::error_code ec;
+            fs::remove_all(p, ec);
+        }
+    } const cleanup{dir};
+
+    // a directory, a device: refused before anything is read, naming the path
+    REQUIRE_THROWS_WITH(deis::load_scheduler_config(dir.string()),
+                        deis_test::contains("'" + dir.string() + "' is not a regular file"));
+    if (fs::exists("/dev/zero"))
+        REQUIRE_THROWS_WITH(deis::load_scheduler_config("/dev/zero"),
+                            deis_test::contains("'/dev/zero' is not a regular file"));
+
+    // a config, and the same text padded past 16 MiB (a sparse file: nothing is written)
+    const fs::path big = dir / "scheduler_config.json";
+    std::ofstream(big, std::ios::binary) << R"({"_class_name": "DDIMScheduler"})";
+    CHECK(deis::load_scheduler_config(big.string()).class_name == "DDIMScheduler");
+    fs::resize_file(big, (std::uintmax_t(16) << 20) + 1);
+    REQUIRE_THROWS_WITH(deis::load_scheduler_config(big.string()),
+                        deis_test::contains("'" + big.string() + "' is larger than 16 MiB (16777217 bytes)"));
+    // exactly 16 MiB is read, and then refused for its content (the padding is NUL bytes)
+    fs::resize_file(big, std::uintmax_t(16) << 20);
+    REQUIRE_THROWS_WITH(deis::load_scheduler_config(big.string()), deis_test::contains("is not valid JSON"));
+    REQUIRE_THROWS_WITH(deis::load_scheduler_config(big.string()), deis_test::contains("(in '" + big.string() + "')"));
 }
 
 TEST_CASE("diffusers: keys that leave the ODE alone are accepted", "[diffusers]") {

@@ -11,16 +11,20 @@
 #include <boost/math/special_functions/beta.hpp>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <filesystem>
 #include <fstream>
+#include <ios>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <system_error>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include "deis/detail/config_keys.hpp"
 #include "deis/detail/config_reader.hpp"
 #include "deis/detail/error.hpp"
 #include "deis/diffusers/timesteps.hpp"
@@ -150,16 +154,7 @@ struct scheduler_config {
     /// The keys accepted without effect on the probability-flow ODE (or on deis's run): the
     /// solver's own settings in diffusers, bookkeeping, and switches accepted only at the
     /// value that changes nothing (clip_sample and thresholding false, ...).
-    static const std::vector<std::string>& ignored_keys() {
-        static const std::vector<std::string> keys = {
-            "_diffusers_version", "_use_default_values", "_name_or_path", "skip_prk_steps", "solver_order",
-            "solver_type", "lower_order_final", "euler_at_final", "algorithm_type", "clip_sample",
-            "clip_sample_range", "thresholding", "dynamic_thresholding_ratio", "sample_max_value",
-            "variance_type", "interpolation_type", "timestep_type", "lambda_min_clipped",
-            "disable_corrector", "predict_x0", "solver_p", "shift_terminal", "invert_sigmas",
-            "stochastic_sampling"};
-        return keys;
-    }
+    static const std::vector<std::string>& ignored_keys() { return detail::ignored_config_keys(); }
 
 private:
     std::vector<double> level_grid(const vp_discrete& vp, int steps) const {
@@ -201,99 +196,17 @@ private:
     }
 };
 
-/// Reads a diffusers scheduler_config.json from its text. Throws std::invalid_argument
-/// ("deis::scheduler_config: KEY = VALUE ...") naming the first key that is unknown, of the
-/// wrong type, out of range or not honoured (see scheduler_config), or saying that the text
-/// is not a JSON object. Limits: num_train_timesteps in 2..100000, the text at most 16 MiB,
-/// nesting at most 8 levels.
-/// O(size of the text + num_train_timesteps).
-inline scheduler_config parse_scheduler_config(const std::string& text) {
-    const char* where = "scheduler_config";
-    if (text.size() > (std::size_t(16) << 20))
-        detail::fail(where, "text.size()", double(text.size()), "must be at most 16 MiB");
-    // a config nests at most an array in an object: deeper documents are refused while they
-    // are parsed, before they grow (the parser and the destructor of a deep document recurse)
-    const nlohmann::json::parser_callback_t limit = [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-        if (depth > 8) throw std::invalid_argument("deis::scheduler_config: the text nests deeper than 8 levels");
-        return true;
-    };
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(text, limit);
-    } catch (const nlohmann::json::exception& e) {
-        std::string m = e.what();
-        for (char& ch : m)
-            if (ch == '\n' || ch == '\r') ch = ' ';
-        throw std::invalid_argument("deis::scheduler_config: the text is not valid JSON: " + m);
-    }
-    if (!j.is_object()) throw std::invalid_argument("deis::scheduler_config: the text must be a JSON object");
-    const detail::config_reader r{j};
+namespace detail {
 
-    if (!j.contains("_class_name")) r.bad("_class_name", "is required (the diffusers scheduler class)");
-    const std::string cls = r.string("_class_name", "");
-    const std::vector<std::string> ddim_classes = {"DDIMScheduler", "PNDMScheduler", "DDPMScheduler",
-                                                   "DDIMInverseScheduler"};
-    const std::vector<std::string> euler_classes = {"EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler",
-                                                    "LMSDiscreteScheduler", "HeunDiscreteScheduler",
-                                                    "KDPM2DiscreteScheduler"};
-    const std::vector<std::string> ms_classes = {"DPMSolverMultistepScheduler", "DEISMultistepScheduler",
-                                                 "UniPCMultistepScheduler", "DPMSolverSinglestepScheduler"};
-    const std::vector<std::string> flow_classes = {"FlowMatchEulerDiscreteScheduler",
-                                                   "FlowMatchHeunDiscreteScheduler"};
-    auto in = [&cls](const std::vector<std::string>& v) { return std::find(v.begin(), v.end(), cls) != v.end(); };
-    const bool is_flow = in(flow_classes);
-    if (!(in(ddim_classes) || in(euler_classes) || in(ms_classes) || is_flow))
-        r.bad("_class_name",
-              "is not a scheduler class deis reads (DDIM, PNDM, DDPM, DDIMInverse, EulerDiscrete, "
-              "EulerAncestralDiscrete, LMSDiscrete, HeunDiscrete, KDPM2Discrete, DPMSolverMultistep, "
-              "DPMSolverSinglestep, DEISMultistep, UniPCMultistep, FlowMatchEulerDiscrete, FlowMatchHeunDiscrete)");
+// The key that chose the noise levels (levels != none), for messages.
+inline const char* levels_key(config_levels levels) {
+    return levels == config_levels::karras        ? "use_karras_sigmas"
+           : levels == config_levels::exponential ? "use_exponential_sigmas"
+                                                  : "use_beta_sigmas";
+}
 
-    // every key must be known: read below, or accepted without effect
-    const std::vector<std::string> read_keys = {
-        "_class_name", "num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "trained_betas",
-        "rescale_betas_zero_snr", "prediction_type", "timestep_spacing", "steps_offset", "use_karras_sigmas",
-        "use_exponential_sigmas", "sigma_min", "sigma_max", "use_flow_sigmas", "flow_shift", "shift",
-        "use_dynamic_shifting", "base_shift", "max_shift", "base_image_seq_len", "max_image_seq_len",
-        "time_shift_type", "set_alpha_to_one", "use_beta_sigmas", "use_lu_lambdas", "final_sigmas_type"};
-    const auto& ign = scheduler_config::ignored_keys();
-    for (auto it = j.begin(); it != j.end(); ++it) {
-        const std::string& k = it.key();
-        if (std::find(read_keys.begin(), read_keys.end(), k) == read_keys.end() &&
-            std::find(ign.begin(), ign.end(), k) == ign.end())
-            r.bad(k, "is not a scheduler_config key deis knows");
-    }
-
-    // keys accepted only at values that leave the ODE alone
-    r.require("clip_sample", !r.boolean("clip_sample", false),
-              "clamps x0 at every step, which is not the ODE; deis accepts only false");
-    r.require("thresholding", !r.boolean("thresholding", false),
-              "is not read from the config; set multistep_options::threshold instead (accepted only false)");
-    r.number("clip_sample_range", 1.0);
-    r.number("dynamic_thresholding_ratio", 0.995);
-    r.number("sample_max_value", 1.0);
-    r.boolean("skip_prk_steps", true);
-    r.integer("solver_order", 2, 1, 3);
-    r.string("solver_type", "");
-    r.boolean("lower_order_final", true);
-    r.boolean("euler_at_final", false);
-    r.one_of("algorithm_type", "dpmsolver++", {"dpmsolver++", "dpmsolver", "deis"});
-    r.boolean("disable_corrector", false);
-    r.boolean("predict_x0", true);
-    if (r.has("variance_type"))
-        r.one_of("variance_type", "fixed_small", {"fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log"});
-    r.one_of("interpolation_type", "linear", {"linear"});
-    r.one_of("timestep_type", "discrete", {"discrete"});
-    if (r.has("lambda_min_clipped"))
-        r.bad("lambda_min_clipped", "truncates the grid, which deis does not reproduce; remove the key");
-    r.require("shift_terminal", !r.has("shift_terminal"), "is not supported (null only)");
-    r.require("invert_sigmas", !r.boolean("invert_sigmas", false), "is not supported (false only)");
-    r.require("stochastic_sampling", !r.boolean("stochastic_sampling", false),
-              "is a stochastic sampler, not the ODE (false only)");
-
-    scheduler_config c{cls, flow_matching{}};
-    c.train_steps = r.integer("num_train_timesteps", 1000, 2, 100000);
-    const double n = double(c.train_steps);
-
+// The noise levels and the flow-matching shifts, read for every class.
+inline void read_levels_and_shifts(const config_reader& r, scheduler_config& c) {
     const bool karras = r.boolean("use_karras_sigmas", false);
     const bool expo = r.boolean("use_exponential_sigmas", false) || r.boolean("use_lu_lambdas", false);
     const bool beta = r.boolean("use_beta_sigmas", false);
@@ -311,36 +224,101 @@ inline scheduler_config parse_scheduler_config(const std::string& text) {
     c.max_seq_len = r.number("max_image_seq_len", 4096.0);
     if (!(c.max_seq_len != c.base_seq_len))
         r.bad("max_image_seq_len", "must differ from base_image_seq_len");
+}
 
-    if (is_flow) {
-        for (const char* k : {"beta_start", "beta_end", "beta_schedule", "trained_betas", "prediction_type",
-                              "timestep_spacing", "steps_offset", "rescale_betas_zero_snr", "use_flow_sigmas",
-                              "flow_shift", "set_alpha_to_one", "sigma_min", "sigma_max"})
-            if (r.has(k)) r.bad(k, "does not apply to " + cls);
-        if (c.levels != config_levels::none)
-            r.bad(karras ? "use_karras_sigmas" : expo ? "use_exponential_sigmas" : "use_beta_sigmas",
-                  "is not supported for the flow-matching classes (false only)");
-        c.shift = r.number("shift", 1.0);
-        if (!(c.shift > 0.0)) r.bad("shift", "must be > 0");
-        c.output = model_output::velocity;
-        c.schedule = flow_matching{};
-        return c;
-    }
-    r.require("shift", !r.has("shift"), "applies to the FlowMatch classes only (use flow_shift)");
+// A FlowMatch class: flow matching with a static or dynamic shift; the keys of the
+// discrete classes are refused.
+inline scheduler_config flow_class_config(const config_reader& r, scheduler_config c) {
+    for (const char* k : {"beta_start", "beta_end", "beta_schedule", "trained_betas", "prediction_type",
+                          "timestep_spacing", "steps_offset", "rescale_betas_zero_snr", "use_flow_sigmas",
+                          "flow_shift", "set_alpha_to_one", "sigma_min", "sigma_max"})
+        if (r.has(k)) r.bad(k, "does not apply to " + c.class_name);
+    if (c.levels != config_levels::none)
+        r.bad(levels_key(c.levels), "is not supported for the flow-matching classes (false only)");
+    c.shift = r.number("shift", 1.0);
+    if (!(c.shift > 0.0)) r.bad("shift", "must be > 0");
+    c.output = model_output::velocity;
+    c.schedule = flow_matching{};
+    return c;
+}
 
-    // the class decides the formula and the defaults of the missing keys
-    const bool ddim_like = in(ddim_classes);
-    c.family = ddim_like ? timestep_family::ddim : in(euler_classes) ? timestep_family::euler
-                                                                    : timestep_family::multistep;
+// The timesteps of a discrete class: the formula, the spacing and the offset (the class
+// decides the defaults of the missing keys).
+inline void read_timesteps(const config_reader& r, const config_class& kind, scheduler_config& c) {
+    c.family = kind.ddim_like ? timestep_family::ddim : kind.euler ? timestep_family::euler
+                                                                   : timestep_family::multistep;
     const std::string spacing =
-        r.one_of("timestep_spacing", ddim_like ? "leading" : "linspace", {"linspace", "leading", "trailing"});
+        r.one_of("timestep_spacing", kind.ddim_like ? "leading" : "linspace", {"linspace", "leading", "trailing"});
     c.spacing = spacing == "linspace" ? timestep_spacing::linspace
                 : spacing == "leading" ? timestep_spacing::leading
                                        : timestep_spacing::trailing;
-    if (cls == "DDIMInverseScheduler" && c.spacing == timestep_spacing::linspace)
+    if (c.class_name == "DDIMInverseScheduler" && c.spacing == timestep_spacing::linspace)
         r.bad("timestep_spacing", "must be leading or trailing for DDIMInverseScheduler");
     c.steps_offset = r.integer("steps_offset", 0, 0, c.train_steps - 1);
+}
 
+// Where a run of a discrete class ends.
+inline void read_end(const config_reader& r, const config_class& kind, scheduler_config& c) {
+    const std::string& cls = c.class_name;
+    if (kind.ddim_like && cls != "DDPMScheduler") {
+        const bool to_one = r.boolean("set_alpha_to_one", cls != "PNDMScheduler");
+        c.end = to_one ? final_sigma::zero : final_sigma::sigma_min;
+    } else {
+        r.boolean("set_alpha_to_one", false);
+        c.end = r.one_of("final_sigmas_type", "zero", {"zero", "sigma_min"}) == "zero" ? final_sigma::zero
+                                                                                       : final_sigma::sigma_min;
+    }
+    if (kind.ddim_like && r.has("final_sigmas_type")) r.one_of("final_sigmas_type", "zero", {"zero", "sigma_min"});
+}
+
+// use_flow_sigmas on a multistep class: flow matching with the static shift flow_shift.
+inline scheduler_config flow_sigmas_config(const config_reader& r, scheduler_config c) {
+    for (const char* k : {"rescale_betas_zero_snr", "trained_betas"})
+        if (r.has(k) && !(r.j.at(k).is_boolean() && !r.j.at(k).get<bool>())) r.bad(k, "does not apply with use_flow_sigmas");
+    if (c.levels != config_levels::none)
+        r.bad(levels_key(c.levels), "is not supported with use_flow_sigmas (false only)");
+    c.shift = r.number("flow_shift", 1.0);
+    if (!(c.shift > 0.0)) r.bad("flow_shift", "must be > 0");
+    // diffusers turns mu into flow_shift = e^mu; time_shift_type does not apply
+    c.linear_time_shift = false;
+    c.output = model_output::velocity;
+    c.schedule = flow_matching{};
+    return c;
+}
+
+// The bounds of the noise levels of a discrete class (0: diffusers' choice).
+inline void read_level_bounds(const config_reader& r, scheduler_config& c) {
+    c.sigma_min = r.number("sigma_min", 0.0);
+    c.sigma_max = r.number("sigma_max", 0.0);
+    if (r.has("sigma_min") && !(c.sigma_min > 0.0)) r.bad("sigma_min", "must be > 0");
+    if (r.has("sigma_max") && !(c.sigma_max > (c.sigma_min > 0.0 ? c.sigma_min : 0.0)))
+        r.bad("sigma_max", "must be > 0 and greater than sigma_min");
+}
+
+}  // namespace detail
+
+/// Reads a diffusers scheduler_config.json from its text. Throws std::invalid_argument
+/// ("deis::scheduler_config: KEY = VALUE ...") naming the first key that is unknown, of the
+/// wrong type, out of range or not honoured (see scheduler_config), or saying that the text
+/// is not a JSON object. Limits: num_train_timesteps in 2..100000, the text at most 16 MiB,
+/// nesting at most 8 levels.
+/// O(size of the text + num_train_timesteps).
+inline scheduler_config parse_scheduler_config(const std::string& text) {
+    const nlohmann::json j = detail::parse_config_object(text);
+    const detail::config_reader r{j};
+    if (!j.contains("_class_name")) r.bad("_class_name", "is required (the diffusers scheduler class)");
+    const std::string cls = r.string("_class_name", "");
+    const detail::config_class kind = detail::read_config_class(r, cls);
+    detail::check_known_keys(r);
+    detail::check_ignored_values(r);
+
+    scheduler_config c{cls, flow_matching{}};
+    c.train_steps = r.integer("num_train_timesteps", 1000, 2, 100000);
+    detail::read_levels_and_shifts(r, c);
+    if (kind.flow) return detail::flow_class_config(r, std::move(c));
+    r.require("shift", !r.has("shift"), "applies to the FlowMatch classes only (use flow_shift)");
+
+    detail::read_timesteps(r, kind, c);
     const std::string pred =
         r.one_of("prediction_type", "epsilon", {"epsilon", "sample", "v_prediction", "flow_prediction"});
     c.flow_sigmas = r.boolean("use_flow_sigmas", false);
@@ -349,108 +327,45 @@ inline scheduler_config parse_scheduler_config(const std::string& text) {
     if (c.flow_sigmas != (pred == "flow_prediction"))
         r.bad(c.flow_sigmas ? "use_flow_sigmas" : "prediction_type",
               "use_flow_sigmas true and prediction_type flow_prediction go together");
+    detail::read_end(r, kind, c);
+    if (c.flow_sigmas) return detail::flow_sigmas_config(r, std::move(c));
 
-    // where the run ends
-    if (ddim_like && cls != "DDPMScheduler") {
-        const bool to_one = r.boolean("set_alpha_to_one", cls != "PNDMScheduler");
-        c.end = to_one ? final_sigma::zero : final_sigma::sigma_min;
-    } else {
-        r.boolean("set_alpha_to_one", false);
-        c.end = r.one_of("final_sigmas_type", "zero", {"zero", "sigma_min"}) == "zero" ? final_sigma::zero
-                                                                                       : final_sigma::sigma_min;
-    }
-    if (ddim_like && r.has("final_sigmas_type")) r.one_of("final_sigmas_type", "zero", {"zero", "sigma_min"});
-
-    if (c.flow_sigmas) {
-        for (const char* k : {"rescale_betas_zero_snr", "trained_betas"})
-            if (r.has(k) && !(j.at(k).is_boolean() && !j.at(k).get<bool>())) r.bad(k, "does not apply with use_flow_sigmas");
-        if (c.levels != config_levels::none)
-            r.bad(karras ? "use_karras_sigmas" : expo ? "use_exponential_sigmas" : "use_beta_sigmas",
-                  "is not supported with use_flow_sigmas (false only)");
-        c.shift = r.number("flow_shift", 1.0);
-        if (!(c.shift > 0.0)) r.bad("flow_shift", "must be > 0");
-        // diffusers turns mu into flow_shift = e^mu; time_shift_type does not apply
-        c.linear_time_shift = false;
-        c.output = model_output::velocity;
-        c.schedule = flow_matching{};
-        return c;
-    }
     r.number("flow_shift", 1.0);
     if (c.dynamic_shifting) r.bad("use_dynamic_shifting", "applies to flow matching (FlowMatch classes, use_flow_sigmas)");
-
     c.output = pred == "epsilon" ? model_output::eps : pred == "sample" ? model_output::x0 : model_output::v;
-    c.sigma_min = r.number("sigma_min", 0.0);
-    c.sigma_max = r.number("sigma_max", 0.0);
-    if (r.has("sigma_min") && !(c.sigma_min > 0.0)) r.bad("sigma_min", "must be > 0");
-    if (r.has("sigma_max") && !(c.sigma_max > (c.sigma_min > 0.0 ? c.sigma_min : 0.0)))
-        r.bad("sigma_max", "must be > 0 and greater than sigma_min");
-
-    // the table
-    std::vector<double> betas;
-    if (r.has("trained_betas")) {
-        const auto& tb = j.at("trained_betas");
-        if (!tb.is_array()) r.bad("trained_betas", "must be an array of numbers");
-        if (tb.size() != std::size_t(c.train_steps))
-            r.bad("trained_betas", "must hold num_train_timesteps = " + std::to_string(c.train_steps) + " betas (has " +
-                                       std::to_string(tb.size()) + ")");
-        for (const auto& b : tb) {
-            if (!b.is_number()) r.bad("trained_betas", "must be an array of numbers");
-            const double v = b.get<double>();
-            if (!(v > 0.0 && v < 1.0)) r.bad("trained_betas", "must hold betas in (0, 1)");
-            betas.push_back(v);
-        }
-    }
-    const std::string bs = r.one_of("beta_schedule", "linear", {"linear", "scaled_linear", "squaredcos_cap_v2"});
-    const double b0 = r.number("beta_start", 0.0001), b1 = r.number("beta_end", 0.02);
-    if (betas.empty() && bs != "squaredcos_cap_v2") {
-        if (!(b0 > 0.0 && b0 < 1.0)) r.bad("beta_start", "must lie in (0, 1)");
-        if (!(b1 > 0.0 && b1 < 1.0)) r.bad("beta_end", "must lie in (0, 1)");
-    }
-    vp_discrete vp = [&] {
-        try {
-            if (!betas.empty()) return vp_discrete::from_beta_values(betas);
-            const beta_schedule kind = bs == "linear"          ? beta_schedule::linear
-                                       : bs == "scaled_linear" ? beta_schedule::scaled_linear
-                                                               : beta_schedule::squaredcos_cap_v2;
-            return vp_discrete::from_betas(kind, c.train_steps, b0, b1);
-        } catch (const std::invalid_argument& e) {
-            r.bad(betas.empty() ? "beta_schedule" : "trained_betas",
-                  std::string("does not give a valid table: ") + e.what());
-        }
-    }();
-    if (r.boolean("rescale_betas_zero_snr", false)) {
-        // Lin et al. 2023: sqrt(alphabar) shifted and scaled to end at 0 with its first value
-        // kept; the last entry then becomes 2^-24 (diffusers' Euler and DPM-Solver) so that the
-        // largest noise level is finite
-        const auto& la = vp.log_alpha_table();
-        const double s0 = std::exp(la.front()), sT = std::exp(la.back());
-        std::vector<double> abar(la.size());
-        for (std::size_t i = 0; i < la.size(); ++i) {
-            const double s = (std::exp(la[i]) - sT) * s0 / (s0 - sT);
-            abar[i] = s * s;
-        }
-        abar.back() = std::ldexp(1.0, -24);
-        try {
-            vp = vp_discrete(abar);
-        } catch (const std::invalid_argument& e) {
-            r.bad("rescale_betas_zero_snr", std::string("does not give a valid table: ") + e.what());
-        }
-    }
-    (void)n;
-    c.schedule = std::move(vp);
+    detail::read_level_bounds(r, c);
+    c.schedule = detail::read_config_table(r, c.train_steps);
     return c;
 }
 
 /// Reads a scheduler_config.json file (see parse_scheduler_config). Throws
-/// std::invalid_argument naming the path when it cannot be read or is larger than 16 MiB,
-/// and as parse_scheduler_config for its content.
+/// std::invalid_argument naming the path when it does not exist, is not a regular file (a
+/// directory, a FIFO, a device such as /dev/zero: never read), is larger than 16 MiB
+/// (refused before it is read, and again if it grows while read) or cannot be read; and as
+/// parse_scheduler_config for its content. Reads at most 16 MiB + 8 KiB.
 inline scheduler_config load_scheduler_config(const std::string& path) {
+    const std::string where = "deis::load_scheduler_config: ";
+    std::error_code ec;
+    const std::filesystem::file_status st = std::filesystem::status(path, ec);
+    if (ec || !std::filesystem::exists(st)) throw std::invalid_argument(where + "cannot open '" + path + "'");
+    if (!std::filesystem::is_regular_file(st))
+        throw std::invalid_argument(where + "'" + path + "' is not a regular file");
+    const std::uintmax_t size = std::filesystem::file_size(path, ec);
+    const auto too_large = [&](const std::string& why) {
+        return std::invalid_argument(where + "'" + path + "' is larger than 16 MiB (" + why + "): not a scheduler config");
+    };
+    if (!ec && size > detail::max_config_bytes) throw too_large(std::to_string(size) + " bytes");
     std::ifstream f(path, std::ios::binary);
-    if (!f) throw std::invalid_argument("deis::load_scheduler_config: cannot open '" + path + "'");
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    if (!f.good() && !f.eof()) throw std::invalid_argument("deis::load_scheduler_config: cannot read '" + path + "'");
-    const std::string text = ss.str();
+    if (!f) throw std::invalid_argument(where + "cannot open '" + path + "'");
+    // in blocks, stopping one byte past the limit whatever the file has become since its
+    // size was read
+    std::string text;
+    char block[8192];
+    while (text.size() <= detail::max_config_bytes && f.read(block, sizeof block).gcount() > 0)
+        text.append(block, std::size_t(f.gcount()));
+    if (f.bad()) throw std::invalid_argument(where + "cannot read '" + path + "'");
+    if (text.size() > detail::max_config_bytes)
+        throw too_large("it grew while read");
     try {
         return parse_scheduler_config(text);
     } catch (const std::invalid_argument& e) {

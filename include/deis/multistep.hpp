@@ -59,17 +59,20 @@
 #include "deis/detail/error.hpp"
 #include "deis/detail/evaluate.hpp"
 #include "deis/detail/lagrange.hpp"
+#include "deis/detail/multistep_coefficients.hpp"
 #include "deis/detail/notify.hpp"
 #include "deis/detail/schedule_traits.hpp"
 #include "deis/detail/state_of.hpp"
 #include "deis/detail/step_checks.hpp"
 #include "deis/grid.hpp"
 #include "deis/model_output.hpp"
+#include "deis/multistep_workspace.hpp"
 #include "deis/noise.hpp"
 #include "deis/observer.hpp"
 #include "deis/result.hpp"
 #include "deis/schedule.hpp"
 #include "deis/state.hpp"
+#include "deis/step_coefficients.hpp"
 
 namespace deis {
 
@@ -205,22 +208,6 @@ inline std::vector<std::string> multistep_faults(const multistep_options& option
     return f;
 }
 
-/// One row of a solver's coefficient table: step k maps x(t_from) to x(t_to) by
-/// x_to = x_coef * x_from + sum_{j <= order} c[j] h_{k-j} (+ noise * z, fresh standard normal
-/// noise, for a stochastic solver) (c[0] multiplies the prediction made at t_from), and, when
-/// corrector_order >= 0, corrects it by
-/// x_to = x_coef * x_from + d[0] h_new + sum_{1 <= j <= corrector_order} d[j] h_{k+1-j},
-/// h_new being the prediction made at the uncorrected x_to. Unused entries are 0.
-struct step_coefficients {
-    double t_from = 0.0, t_to = 0.0;
-    double x_coef = 0.0;
-    int order = 0;
-    std::array<double, detail::max_nodes> c{};
-    int corrector_order = -1;
-    std::array<double, detail::max_nodes> d{};
-    double noise = 0.0;
-};
-
 template <class T>
 class multistep_workspace;
 
@@ -294,22 +281,32 @@ private:
 
     template <class Schedule>
     void build(const Schedule& sch) {
-        const char* where = "multistep_solver";
-        const int n = steps();
-        const std::size_t nodes = grid_.size();
-        const double inf = std::numeric_limits<double>::infinity();
-        std::vector<double> alpha(nodes), sigma(nodes), rho(nodes);
-        for (std::size_t k = 0; k < nodes; ++k) {
-            alpha[k] = sch.alpha(grid_[k]);
-            sigma[k] = sch.sigma(grid_[k]);
-            rho[k] = sch.rho(grid_[k]);
-            if (opt_.clock == tab_clock::vp_linear && !std::isfinite(rho[k]))
-                detail::fail(where, "grid[" + std::to_string(k) + "]", grid_[k],
-                             "has alpha = 0 (rho infinite, and so the VP-linear clock): use clock = "
-                             "tab_clock::schedule with such a grid");
+        const bool vp_clock = opt_.clock == tab_clock::vp_linear;
+        detail::multistep_nodes nv = detail::schedule_at_nodes(sch, grid_, vp_clock);
+        check_ends(nv);
+        const vp_linear clock_schedule = detail::vp_clock();
+        const detail::polynomial_variable<Schedule> var_of{sch, clock_schedule, data_,
+                                                           opt_.method == multistep_method::rhoab, vp_clock};
+        detail::integration_variables(nv, grid_, var_of);
+        detail::node_conversions(sch, grid_, nv, opt_.output, data_, conv_, preview_);
+
+        table_.assign(std::size_t(steps()), step_coefficients{});
+        if (opt_.corrector) {
+            after_corrector_.assign(std::size_t(steps()), combination{});
+            correction_.assign(std::size_t(steps()), combination{});
         }
-        // the noise end, when it is pure noise (alpha = 0): only data prediction starts there
-        if (alpha.front() == 0.0 && !opt_.invert) {
+        history_ = 1;
+        any_corrector_ = false;
+        for (int k = 0; k < steps(); ++k) build_row(k, nv, var_of);
+        check_table(nv.alpha);
+    }
+
+    // The ends of the time range: pure noise (alpha = 0), where only data prediction starts
+    // (DDIM runs in the data form there), and the ends an inversion cannot start or reach.
+    // Sets the form the run computes in.
+    void check_ends(const detail::multistep_nodes& nv) {
+        const char* where = "multistep_solver";
+        if (nv.alpha.front() == 0.0 && !opt_.invert) {
             if (opt_.method == multistep_method::ddim) data_ = true;  // the same method in the data form
             if (opt_.predict == prediction::noise && opt_.method != multistep_method::ddim)
                 detail::fail(where, "grid[0]", grid_[0],
@@ -319,185 +316,58 @@ private:
                 detail::fail(where, "grid[0]", grid_[0],
                              "has alpha = 0 (rho infinite): rhoAB's polynomial in rho cannot start there; use tab");
         }
-        if (opt_.invert && alpha.back() == 0.0 && opt_.predict == prediction::noise &&
+        if (opt_.invert && nv.alpha.back() == 0.0 && opt_.predict == prediction::noise &&
             opt_.method != multistep_method::ddim)
             detail::fail(where, "grid.back()", grid_.back(),
                          "has alpha = 0: noise prediction cannot integrate to rho = inf; use prediction::data");
-        if (opt_.invert && sigma.front() == 0.0 && (data_ || opt_.predict == prediction::data))
+        if (opt_.invert && nv.sigma.front() == 0.0 && (data_ || opt_.predict == prediction::data))
             detail::fail(where, "grid[0]", grid_[0],
                          "has sigma = 0: data prediction cannot start at clean data; use prediction::noise");
         data_ = data_ || opt_.predict == prediction::data || stochastic_;
+    }
+
+    // Row k of the table: x_coef and the order, then the weights of the method (one kind of
+    // row each, deis/detail/multistep_coefficients.hpp), and with the corrector its weights
+    // and the combinations that apply it.
+    template <class Var>
+    void build_row(int k, const detail::multistep_nodes& nv, const Var& var_of) {
+        const int n = steps();
+        const auto ku = std::size_t(k);
         const bool data = data_;
-        const bool rhoab = opt_.method == multistep_method::rhoab;
-        const bool vp_clock = opt_.clock == tab_clock::vp_linear;
-        const vp_linear clock_schedule = detail::vp_clock();
+        step_coefficients& row = table_[ku];
+        row.t_from = grid_[ku];
+        row.t_to = grid_[ku + 1];
+        const bool to_clean = data && nv.sigma[ku + 1] == 0.0;  // the limit sigma_{k+1} -> 0
+        const double scale = data ? nv.sigma[ku + 1] : nv.alpha[ku + 1];
+        row.x_coef = data ? nv.sigma[ku + 1] / nv.sigma[ku] : nv.alpha[ku + 1] / nv.alpha[ku];
+        if (!std::isfinite(row.x_coef))
+            detail::fail("multistep_solver", "grid", "step " + std::to_string(k),
+                         "has x_coef = " + detail::format_double(row.x_coef) + " (from t = " +
+                             detail::format_double(row.t_from) + "): the " + (data ? "data" : "noise") +
+                             " prediction form cannot start there");
+        int r = std::min(k, opt_.order);
+        if (k >= n - opt_.final_steps) r = std::min(r, opt_.final_order);
+        row.order = r;
+        history_ = std::max(history_, r + 1);
 
-        // the integration variable s (rho, or u = alpha/sigma = 1/rho with data prediction),
-        // and the variable of the polynomial (t or the VP-linear clock for tAB, rho for rhoAB)
-        std::vector<double> s(nodes), var(nodes);
-        for (std::size_t k = 0; k < nodes; ++k) {
-            s[k] = data ? (sigma[k] == 0.0 ? inf : alpha[k] / sigma[k]) : rho[k];
-            var[k] = rhoab ? rho[k] : vp_clock ? clock_schedule.t_from_rho(rho[k]) : grid_[k];
-        }
-        conv_.resize(std::size_t(n));
-        preview_.resize(std::size_t(n));
-        for (int k = 0; k < n; ++k) {
-            const auto ku = std::size_t(k);
-            const auto [ad, sd] = detail::schedule_derivatives(sch, grid_[ku]);
-            if (opt_.output == model_output::velocity && !std::isfinite(ad * sd + 1.0))
-                detail::fail(where, "output", "velocity",
-                             "needs a schedule with alpha_dot and sigma_dot (finite at t = " +
-                                 detail::format_double(grid_[ku]) + ")");
-            conv_[ku] = detail::make_conversion(opt_.output, data ? prediction::data : prediction::noise, alpha[ku],
-                                                sigma[ku], ad, sd);
-            if (!conv_[ku].finite())
-                detail::fail(where, "output", detail::to_string(opt_.output),
-                             "does not determine the " + std::string(data ? "data" : "noise") +
-                                 " prediction at t = " + detail::format_double(grid_[ku]) + " (alpha = " +
-                                 detail::format_double(alpha[ku]) + ", sigma = " + detail::format_double(sigma[ku]) +
-                                 "): use another model output or end the grid short of it");
-            // x0 = px * in + po * h for the observer's preview
-            preview_[ku] = data ? detail::conversion{0.0, 1.0}
-                                : detail::conversion{1.0 / alpha[ku], -sigma[ku] / alpha[ku]};
-        }
-
-        // the polynomial's variable as a function of the integration variable. With noise
-        // prediction rhoAB integrates polynomials, exactly. With data prediction it stays a
-        // polynomial in rho: one in u would extrapolate x0 across u from ~1e-2 to ~1e2 and is
-        // unstable.
-        auto var_of = [&](double si) {
-            const double r = data ? 1.0 / si : si;
-            return rhoab ? r : vp_clock ? clock_schedule.t_from_rho(r) : sch.t_from_rho(r);
-        };
-
-        // where t(rho) has kinks, in the integration variable, ascending
-        std::vector<double> cuts;
-        if constexpr (detail::has_rho_knots<Schedule>::value) {
-            for (double r : sch.rho_knots()) cuts.push_back(data ? 1.0 / r : r);
-            std::sort(cuts.begin(), cuts.end());
-        }
-
-        // integral_{s_k}^{s_{k+1}} weight(s) l_j(var(s)) ds for the nodes v[0..m-1]; at an end
-        // with sigma = 0 (s = inf, data prediction) the caller takes the limit instead
-        auto lagrange_at_end = [&](const double* v, int m, double x) {
-            std::array<double, detail::max_nodes> l{};
-            for (int j = 0; j < m; ++j) {
-                double p = 1.0;
-                for (int i = 0; i < m; ++i)
-                    if (i != j) p *= (x - v[i]) / (v[j] - v[i]);
-                l[std::size_t(j)] = p;
-            }
-            return l;
-        };
-
-        table_.assign(std::size_t(n), step_coefficients{});
-        if (opt_.corrector) {
-            after_corrector_.assign(std::size_t(n), combination{});
-            correction_.assign(std::size_t(n), combination{});
-        }
-        history_ = 1;
-        any_corrector_ = false;
-        for (int k = 0; k < n; ++k) {
-            const auto ku = std::size_t(k);
-            step_coefficients& row = table_[ku];
-            row.t_from = grid_[ku];
-            row.t_to = grid_[ku + 1];
-            const bool to_clean = data && sigma[ku + 1] == 0.0;  // the limit sigma_{k+1} -> 0
-            const double scale = data ? sigma[ku + 1] : alpha[ku + 1];
-            row.x_coef = data ? sigma[ku + 1] / sigma[ku] : alpha[ku + 1] / alpha[ku];
-            if (!std::isfinite(row.x_coef))
-                detail::fail(where, "grid", "step " + std::to_string(k),
-                             "has x_coef = " + detail::format_double(row.x_coef) + " (from t = " +
-                                 detail::format_double(row.t_from) + "): the " + (data ? "data" : "noise") +
-                                 " prediction form cannot start there");
-
-            int r = std::min(k, opt_.order);
-            if (k >= n - opt_.final_steps) r = std::min(r, opt_.final_order);
-            row.order = r;
-            history_ = std::max(history_, r + 1);
-
+        if (opt_.method == multistep_method::ipndm) {
             // the DDIM coefficient of this step, in the chosen form (its limit at sigma = 0)
-            const double ddim = to_clean ? alpha[ku + 1] : scale * (s[ku + 1] - s[ku]);
-
-            if (opt_.method == multistep_method::ipndm) {
-                static constexpr double w[4][4] = {{1.0, 0, 0, 0},
-                                                   {3.0 / 2, -1.0 / 2, 0, 0},
-                                                   {23.0 / 12, -16.0 / 12, 5.0 / 12, 0},
-                                                   {55.0 / 24, -59.0 / 24, 37.0 / 24, -9.0 / 24}};
-                for (int j = 0; j <= r; ++j) row.c[std::size_t(j)] = ddim * w[r][j];
-                continue;
-            }
-
-            // predictor: nodes k, k-1, ..., k-r
-            std::array<double, detail::max_nodes> v{};
-            for (int j = 0; j <= r; ++j) v[std::size_t(j)] = var[ku - std::size_t(j)];
-            if (opt_.eta > 0.0) {
-                // DDIM with eta, in the data form (see the top of this header)
-                const double q = s[ku] / s[ku + 1];  // e^{-h}, 0 at alpha_k = 0 and at sigma_{k+1} = 0
-                const double keep = std::sqrt(1.0 - opt_.eta * opt_.eta * (1.0 - q * q));
-                row.x_coef = sigma[ku + 1] * keep / sigma[ku];
-                row.c[0] = alpha[ku + 1] - row.x_coef * alpha[ku];
-                row.noise = opt_.eta * sigma[ku + 1] * std::sqrt(1.0 - q * q);
-                continue;
-            }
-            if (opt_.sde) {
-                // x_coef = (sigma_{k+1}/sigma_k) e^{-h}, c_j = (2 alpha_{k+1}/u_{k+1}^2) int u l_j du,
-                // noise sigma_{k+1} sqrt(1 - e^{-2h})
-                const double q = s[ku] / s[ku + 1];
-                row.x_coef = sigma[ku + 1] / sigma[ku] * q;
-                row.noise = sigma[ku + 1] * std::sqrt(1.0 - q * q);
-                if (to_clean) {
-                    const auto l = lagrange_at_end(v.data(), r + 1, var[ku + 1]);
-                    for (int j = 0; j <= r; ++j) row.c[std::size_t(j)] = alpha[ku + 1] * l[std::size_t(j)];
-                } else {
-                    const double u1 = s[ku + 1];
-                    const auto I = detail::lagrange_integrals(v.data(), r + 1, s[ku], u1, var_of, cuts,
-                                                              [u1](double u) { return u / u1; });
-                    // (2 alpha/u1^2) int u l = (2 alpha/u1) int (u/u1) l
-                    for (int j = 0; j <= r; ++j) row.c[std::size_t(j)] = 2.0 * alpha[ku + 1] / u1 * I[std::size_t(j)];
-                }
-                continue;
-            }
-            if (to_clean) {
-                const auto l = lagrange_at_end(v.data(), r + 1, var[ku + 1]);
-                for (int j = 0; j <= r; ++j) row.c[std::size_t(j)] = alpha[ku + 1] * l[std::size_t(j)];
-                row.x_coef = 0.0;
-            } else {
-                const auto I = detail::lagrange_integrals(v.data(), r + 1, s[ku], s[ku + 1], var_of, cuts);
-                for (int j = 0; j <= r; ++j) row.c[std::size_t(j)] = scale * I[std::size_t(j)];
-            }
-            if (k > 0 && table_[ku - 1].corrector_order >= 0) {
-                // x_k = predicted + sum e h, so x_{k+1} = x_coef predicted + sum f h with
-                // f[m] = x_coef e[m] + c[m]: one combination, x_k never formed
-                const combination& e = correction_[ku - 1];
-                combination& p = after_corrector_[ku];
-                p.terms = std::max(e.terms, r + 1);
-                for (int m = 0; m < p.terms; ++m)
-                    p.f[std::size_t(m)] = row.x_coef * e.f[std::size_t(m)] + (m <= r ? row.c[std::size_t(m)] : 0.0);
-                history_ = std::max(history_, p.terms);
-            }
-
-            // corrector: nodes k+1, k, ..., k+1-q with q = min(r + 1, 3)
-            if (opt_.corrector && k < n - 1) {
-                const int q = std::min(r + 1, detail::max_nodes - 1);
-                for (int j = 0; j <= q; ++j) v[std::size_t(j)] = var[ku + 1 - std::size_t(j)];
-                const auto J = detail::lagrange_integrals(v.data(), q + 1, s[ku], s[ku + 1], var_of, cuts);
-                row.corrector_order = q;
-                for (int j = 0; j <= q; ++j) row.d[std::size_t(j)] = scale * J[std::size_t(j)];
-                // x_to from the predicted state, in which x_coef x_k cancels:
-                // x_to = predicted + sum_{m <= r + 1} e[m] h_{k+1-m}, e[m] = d[m] - c[m - 1]
-                // (zero beyond either order). Its nodes run from k + 1 down to k - r: one more
-                // than the corrector's when r = 3.
-                combination& e = correction_[ku];
-                e.terms = std::max(q, r + 1) + 1;
-                for (int m = 0; m < e.terms; ++m)
-                    e.f[std::size_t(m)] =
-                        (m <= q ? row.d[std::size_t(m)] : 0.0) - (m >= 1 ? row.c[std::size_t(m - 1)] : 0.0);
-                history_ = std::max(history_, e.terms);
-                any_corrector_ = true;
-            }
+            const double ddim = to_clean ? nv.alpha[ku + 1] : scale * (nv.s[ku + 1] - nv.s[ku]);
+            return detail::ipndm_row(row, r, ddim);
         }
-        check_table(alpha);
+        if (opt_.eta > 0.0) return detail::ddim_eta_row(row, nv, ku, opt_.eta);
+        if (opt_.sde) return detail::sde_row(row, nv, ku, r, to_clean, var_of);
+        detail::predictor_row(row, nv, ku, r, to_clean, scale, var_of);
+        if (k > 0 && table_[ku - 1].corrector_order >= 0) {
+            after_corrector_[ku] = detail::after_correction(correction_[ku - 1], row);
+            history_ = std::max(history_, after_corrector_[ku].terms);
+        }
+        if (opt_.corrector && k < n - 1) {
+            detail::corrector_row(row, nv, ku, r, scale, var_of);
+            correction_[ku] = detail::correction_of(row);
+            history_ = std::max(history_, correction_[ku].terms);
+            any_corrector_ = true;
+        }
     }
 
     // Refuses a table that round-off has made meaningless (deis/detail/step_checks.hpp).
@@ -514,8 +384,25 @@ private:
         if (!data_) detail::check_noise_form(where, grid_, alpha);
     }
 
+    // The run and the parts of its loop (deis/detail/multistep_run.hpp).
     template <class Network, class S, class W, class Observer, class Noise>
     sample_result run(Network& net, S& x, multistep_workspace<W>& ws, Observer& observer, Noise& noise) const;
+    // The checks of sample()'s arguments, before any network call.
+    template <class Noise, class S, class W>
+    void check_run(const S& x, const multistep_workspace<W>& ws) const;
+    // The network call at grid[k] on `in` into `out`; on a failure (a status, or an exception
+    // that propagates) `restore`, when given, is set to `in`.
+    template <class Network, class S>
+    status call(Network& net, int k, const S& in, S& out, S* restore, sample_result& r) const;
+    // The observer after the call at grid[k]; whether to go on.
+    template <class Observer, class S>
+    bool observe(Observer& observer, int k, const S& x, const S& in, const S& h, const sample_result& r) const;
+    // r for a run stopped at grid[k] with status st.
+    sample_result stopped(sample_result r, status st, int k) const;
+    // The predictor of step k.
+    template <class S, class Noise>
+    void predict(int k, S& x, S* predicted, S* z, const std::array<S*, detail::max_nodes + 1>& hist, bool formed,
+                 Noise& noise) const;
 
     multistep_options opt_;
     std::vector<double> grid_;
@@ -524,12 +411,9 @@ private:
     std::vector<detail::conversion> preview_;  // x0 = px * state + po * prediction, per call
     // A combination sum_{m < terms} f[m] h_{k-m} of the history, newest first:
     // - after_corrector_[k]: the predictor of step k when step k - 1 was corrected, applied to
-    //   the predicted state: x_{k+1} = x_coef predicted + sum f h (see build());
+    //   the predicted state: x_{k+1} = x_coef predicted + sum f h (see build_row());
     // - correction_[k]: the correction of step k, x_{k+1} = predicted + sum f h.
-    struct combination {
-        int terms = 0;
-        std::array<double, detail::max_nodes + 1> f{};
-    };
+    using combination = detail::multistep_combination;
     std::vector<combination> after_corrector_, correction_;  // per step, with the corrector only
     int history_ = 1;
     bool any_corrector_ = false;
@@ -537,209 +421,7 @@ private:
     bool data_ = false;  // the form the run computes in (predict, or data for DDIM from pure noise)
 };
 
-/// The memory a run needs besides the state: history_size() state-sized buffers (one per
-/// history point), one more when the corrector is on, one for the noise of a stochastic
-/// solver and one for the scratch of thresholding. Made once, reused by any number of runs
-/// of the solver it was made for, on batches of the same layout. Not to be shared by two
-/// runs at the same time.
-///
-/// T is the state type (any model of the State backend concept, state.hpp), or a scalar
-/// type standing for deis::state<T>: multistep_workspace<double> is the workspace of
-/// deis::state<double>.
-template <class T>
-class multistep_workspace {
-public:
-    using state_type = detail::state_of_t<T>;
-
-    /// Buffers of x's layout (shape, and element type and device where the type has them).
-    multistep_workspace(const multistep_solver& solver, const state_type& x) { make(solver, x); }
-
-    /// For Eigen matrices: buffers of rows x cols.
-    template <class U = state_type, class = std::enable_if_t<std::is_base_of_v<Eigen::PlainObjectBase<U>, U>>>
-    multistep_workspace(const multistep_solver& solver, Eigen::Index rows, Eigen::Index cols) {
-        if (rows < 1 || cols < 1)
-            detail::fail("multistep_workspace", "shape", std::to_string(rows) + "x" + std::to_string(cols),
-                         "must have at least one row and one column");
-        make(solver, U(rows, cols));
-    }
-
-    /// The layout the workspace was made for (as state_ops::describe says it).
-    std::string describe() const { return ops::describe(ops::view(const_cast<buffer&>(history_.front()))); }
-    template <class U = state_type, class = std::enable_if_t<std::is_base_of_v<Eigen::MatrixBase<U>, U>>>
-    Eigen::Index rows() const {
-        return view(history_.front()).rows();
-    }
-    template <class U = state_type, class = std::enable_if_t<std::is_base_of_v<Eigen::MatrixBase<U>, U>>>
-    Eigen::Index cols() const {
-        return view(history_.front()).cols();
-    }
-
-private:
-    friend class multistep_solver;
-    using ops = state_ops<state_type>;
-    using buffer = typename ops::buffer;
-
-    static const state_type& view(const buffer& b) { return ops::view(const_cast<buffer&>(b)); }
-
-    void make(const multistep_solver& solver, const state_type& x) {
-        static_assert(detail::has_state_ops<state_type>::value,
-                      "deis::multistep_workspace: the state type does not model the State backend concept "
-                      "(deis/state.hpp)");
-        if (ops::empty(x))
-            detail::fail("multistep_workspace", "shape", ops::describe(x), "must hold at least one element");
-        history_.reserve(std::size_t(solver.history_size()));
-        for (int j = 0; j < solver.history_size(); ++j) history_.push_back(ops::like(x));
-        if (solver.uses_corrector()) predicted_.emplace(ops::like(x));
-        if (solver.stochastic()) noise_.emplace(ops::like(x));
-        if (solver.options().threshold.enabled()) scratch_.emplace(ops::like(x));
-    }
-
-    // whether the workspace fits the solver and x
-    bool fits(const multistep_solver& solver, const state_type& x) const {
-        if (history_.size() < std::size_t(solver.history_size())) return false;
-        if (solver.uses_corrector() && !predicted_) return false;
-        if (solver.stochastic() && !noise_) return false;
-        if (solver.options().threshold.enabled() && !scratch_) return false;
-        return ops::same_layout(view(history_.front()), x);
-    }
-
-    std::vector<buffer> history_;
-    std::optional<buffer> predicted_, noise_, scratch_;
-};
-
-template <class Network, class S, class W, class Observer, class Noise>
-sample_result multistep_solver::sample(Network&& net, S& x, multistep_workspace<W>& ws, Observer&& observer,
-                                       Noise&& noise) const {
-    static_assert(std::is_same_v<typename multistep_workspace<W>::state_type, S>,
-                  "deis::multistep_solver::sample: the workspace was made for another state type");
-    if constexpr (std::is_same_v<std::decay_t<Noise>, gaussian_noise>) {
-        // the default noise source: seeded from the options unless the caller passed one
-        if (!noise.seeded()) {
-            gaussian_noise seeded(opt_.seed);
-            return run(net, x, ws, observer, seeded);
-        }
-    }
-    return run(net, x, ws, observer, noise);
-}
-
-template <class Network, class S, class W, class Observer, class Noise>
-sample_result multistep_solver::run(Network& net, S& x, multistep_workspace<W>& ws, Observer& observer,
-                                    Noise& noise) const {
-    using ops = state_ops<S>;
-    detail::check_state("multistep_solver::sample", x);
-    if (!ws.fits(*this, x))
-        detail::fail("multistep_solver::sample", "workspace", ws.describe(),
-                     "does not fit this solver and x (" + ops::describe(x) +
-                         "): make it with multistep_workspace(solver, x)");
-    if constexpr (!std::is_invocable_v<Noise&, S&, int>) {
-        if (stochastic_)
-            detail::fail("multistep_solver::sample", "noise", "the default",
-                         "has no generator for this state type: pass a noise source (see noise.hpp)");
-    }
-    if constexpr (!detail::has_threshold<S>::value) {
-        if (opt_.threshold.enabled())
-            detail::fail("multistep_solver::sample", "threshold", "on",
-                         "is not available for this state type (state_ops has no threshold)");
-    }
-    const typename detail::scope_of<S>::type scope{};
-    (void)scope;
-
-    sample_result r;
-    const int n = steps();
-    const int nh = history_;
-    // hist[j] is the buffer holding the prediction j steps old (newest first)
-    std::array<S*, detail::max_nodes + 1> hist{};
-    for (int j = 0; j < nh; ++j) hist[std::size_t(j)] = &ops::view(ws.history_[std::size_t(j)]);
-    S* const predicted = ws.predicted_ ? &ops::view(*ws.predicted_) : nullptr;
-    S* const z = ws.noise_ ? &ops::view(*ws.noise_) : nullptr;
-
-    for (int k = 0; k < n; ++k) {
-        const auto ku = std::size_t(k);
-        // the call at grid[k], at x or at the state the predictor of step k - 1 wrote; the
-        // oldest buffer is free: step k - 1's predictor has used it, and its corrector and
-        // step k's predictor need at most the nh - 1 newest old predictions
-        const bool corrected = k > 0 && table_[ku - 1].corrector_order >= 0;
-        const S& in = corrected ? *predicted : x;
-        S* const fresh = hist[std::size_t(nh - 1)];
-        const double t = grid_[ku];
-        status st;
-        try {
-            st = detail::evaluate(net, in, t, *fresh, conv_[ku], r);
-        } catch (...) {
-            if (corrected) ops::copy(x, *predicted);  // x: the input of the failed call
-            throw;
-        }
-        if (st != status::success) {
-            if (corrected) ops::copy(x, *predicted);
-            r.status = st;
-            r.failed_time = t;
-            r.steps = k;
-            return r;
-        }
-        if constexpr (detail::has_threshold<S>::value) {
-            if (opt_.threshold.enabled())
-                ops::threshold(*fresh, ops::view(*ws.scratch_), opt_.threshold.percentile, opt_.threshold.max_value);
-        }
-        for (int j = nh - 1; j > 0; --j) hist[std::size_t(j)] = hist[std::size_t(j - 1)];
-        hist[0] = fresh;
-
-        // x holds the state at grid[k] unless step k - 1 was corrected: then it is the
-        // predicted state corrected, which is formed only for an observer
-        bool formed = !corrected;
-        if constexpr (detail::has_observer<Observer>) {
-            if (corrected) {
-                const combination& e = correction_[ku - 1];
-                ops::combine(x, 1.0, *predicted, e.f.data(), hist.data(), e.terms);
-                formed = true;
-            }
-            step_info<S> info(x, in, *hist[0], preview_[ku].px, preview_[ku].po);
-            info.step = k;
-            info.steps = n;
-            info.t = t;
-            info.nfe = r.nfe;
-            if (!detail::notify(observer, info)) {
-                r.status = status::cancelled;
-                r.failed_time = t;
-                r.steps = k;
-                return r;
-            }
-        }
-
-        // the predictor of step k, into x, or into the predicted state when step k has a
-        // corrector. After a corrected step the state at grid[k] is the predicted state
-        // corrected, which is not formed without an observer: the predictor is applied to the
-        // predicted state with coefficients that include the correction (see build()). One
-        // pass over memory.
-        const step_coefficients& step = table_[ku];
-        S& target = step.corrector_order >= 0 ? *predicted : x;
-        if (!formed) {
-            const combination& p = after_corrector_[ku];
-            ops::combine(target, step.x_coef, *predicted, p.f.data(), hist.data(), p.terms);
-        } else if (stochastic_) {
-            if constexpr (std::is_invocable_v<Noise&, S&, int>) noise(*z, k);
-            std::array<const S*, detail::max_nodes + 1> terms{};
-            std::array<double, detail::max_nodes + 1> coef{};
-            const int m = step.order + 1;
-            for (int j = 0; j < m; ++j) {
-                terms[std::size_t(j)] = hist[std::size_t(j)];
-                coef[std::size_t(j)] = step.c[std::size_t(j)];
-            }
-            terms[std::size_t(m)] = z;
-            coef[std::size_t(m)] = step.noise;
-            ops::combine(target, step.x_coef, x, coef.data(), terms.data(), m + 1);
-        } else {
-            ops::combine(target, step.x_coef, x, step.c.data(), hist.data(), step.order + 1);
-        }
-    }
-    r.steps = n;
-    return r;
-}
-
-template <class Network, class S>
-sample_result multistep_solver::sample(Network&& net, S& x) const {
-    detail::check_state("multistep_solver::sample", x);
-    multistep_workspace<S> ws(*this, x);
-    return sample(net, x, ws);
-}
-
 }  // namespace deis
+
+// the definitions of sample() and of the functions of its loop
+#include "deis/detail/multistep_run.hpp"

@@ -1,0 +1,174 @@
+// deis: the run of a multistep solver: the definitions of multistep_solver::sample() and of
+// the functions of its loop (declared in deis/multistep.hpp, which includes this header at
+// its end).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <type_traits>
+
+#include "deis/multistep.hpp"
+
+namespace deis {
+
+template <class Network, class S, class W, class Observer, class Noise>
+sample_result multistep_solver::sample(Network&& net, S& x, multistep_workspace<W>& ws, Observer&& observer,
+                                       Noise&& noise) const {
+    static_assert(std::is_same_v<typename multistep_workspace<W>::state_type, S>,
+                  "deis::multistep_solver::sample: the workspace was made for another state type");
+    if constexpr (std::is_same_v<std::decay_t<Noise>, gaussian_noise>) {
+        // the default noise source: seeded from the options unless the caller passed one
+        if (!noise.seeded()) {
+            gaussian_noise seeded(opt_.seed);
+            return run(net, x, ws, observer, seeded);
+        }
+    }
+    return run(net, x, ws, observer, noise);
+}
+
+template <class Network, class S, class W, class Observer, class Noise>
+sample_result multistep_solver::run(Network& net, S& x, multistep_workspace<W>& ws, Observer& observer,
+                                    Noise& noise) const {
+    using ops = state_ops<S>;
+    check_run<Noise>(x, ws);
+    const typename detail::scope_of<S>::type scope{};
+    (void)scope;
+
+    sample_result r;
+    const int n = steps();
+    const int nh = history_;
+    // hist[j] is the buffer holding the prediction j steps old (newest first)
+    std::array<S*, detail::max_nodes + 1> hist{};
+    for (int j = 0; j < nh; ++j) hist[std::size_t(j)] = &ops::view(ws.history_[std::size_t(j)]);
+    S* const predicted = ws.predicted_ ? &ops::view(*ws.predicted_) : nullptr;
+    S* const z = ws.noise_ ? &ops::view(*ws.noise_) : nullptr;
+
+    for (int k = 0; k < n; ++k) {
+        const auto ku = std::size_t(k);
+        // the call at grid[k], at x or at the state the predictor of step k - 1 wrote; the
+        // oldest buffer is free: step k - 1's predictor has used it, and its corrector and
+        // step k's predictor need at most the nh - 1 newest old predictions
+        const bool corrected = k > 0 && table_[ku - 1].corrector_order >= 0;
+        const S& in = corrected ? *predicted : x;
+        S* const fresh = hist[std::size_t(nh - 1)];
+        const status st = call(net, k, in, *fresh, corrected ? &x : nullptr, r);
+        if (st != status::success) return stopped(r, st, k);
+        if constexpr (detail::has_threshold<S>::value) {
+            if (opt_.threshold.enabled())
+                ops::threshold(*fresh, ops::view(*ws.scratch_), opt_.threshold.percentile, opt_.threshold.max_value);
+        }
+        for (int j = nh - 1; j > 0; --j) hist[std::size_t(j)] = hist[std::size_t(j - 1)];
+        hist[0] = fresh;
+
+        // x holds the state at grid[k] unless step k - 1 was corrected: then it is the
+        // predicted state corrected, which is formed only for an observer
+        bool formed = !corrected;
+        if constexpr (detail::has_observer<Observer>) {
+            if (corrected) {
+                const combination& e = correction_[ku - 1];
+                ops::combine(x, 1.0, *predicted, e.f.data(), hist.data(), e.terms);
+                formed = true;
+            }
+            if (!observe(observer, k, x, in, *hist[0], r)) return stopped(r, status::cancelled, k);
+        }
+        predict(k, x, predicted, z, hist, formed, noise);
+    }
+    r.steps = n;
+    return r;
+}
+
+template <class Noise, class S, class W>
+void multistep_solver::check_run(const S& x, const multistep_workspace<W>& ws) const {
+    using ops = state_ops<S>;
+    detail::check_state("multistep_solver::sample", x);
+    if (!ws.fits(*this, x))
+        detail::fail("multistep_solver::sample", "workspace", ws.describe(),
+                     "does not fit this solver and x (" + ops::describe(x) +
+                         "): make it with multistep_workspace(solver, x)");
+    if constexpr (!std::is_invocable_v<Noise&, S&, int>) {
+        if (stochastic_)
+            detail::fail("multistep_solver::sample", "noise", "the default",
+                         "has no generator for this state type: pass a noise source (see noise.hpp)");
+    }
+    if constexpr (!detail::has_threshold<S>::value) {
+        if (opt_.threshold.enabled())
+            detail::fail("multistep_solver::sample", "threshold", "on",
+                         "is not available for this state type (state_ops has no threshold)");
+    }
+}
+
+template <class Network, class S>
+status multistep_solver::call(Network& net, int k, const S& in, S& out, S* restore, sample_result& r) const {
+    using ops = state_ops<S>;
+    const auto ku = std::size_t(k);
+    status st;
+    try {
+        st = detail::evaluate(net, in, grid_[ku], out, conv_[ku], r);
+    } catch (...) {
+        if (restore) ops::copy(*restore, in);  // x: the input of the failed call
+        throw;
+    }
+    if (st != status::success && restore) ops::copy(*restore, in);
+    return st;
+}
+
+template <class Observer, class S>
+bool multistep_solver::observe(Observer& observer, int k, const S& x, const S& in, const S& h,
+                               const sample_result& r) const {
+    const auto ku = std::size_t(k);
+    step_info<S> info(x, in, h, preview_[ku].px, preview_[ku].po);
+    info.step = k;
+    info.steps = steps();
+    info.t = grid_[ku];
+    info.nfe = r.nfe;
+    return detail::notify(observer, info);
+}
+
+inline sample_result multistep_solver::stopped(sample_result r, status st, int k) const {
+    r.status = st;
+    r.failed_time = grid_[std::size_t(k)];
+    r.steps = k;
+    return r;
+}
+
+// The predictor of step k, into x, or into the predicted state when step k has a corrector.
+// After a corrected step the state at grid[k] is the predicted state corrected, which is not
+// formed without an observer: the predictor is applied to the predicted state with
+// coefficients that include the correction (see build_row()). One pass over memory.
+template <class S, class Noise>
+void multistep_solver::predict(int k, S& x, S* predicted, S* z, const std::array<S*, detail::max_nodes + 1>& hist,
+                               bool formed, Noise& noise) const {
+    using ops = state_ops<S>;
+    const auto ku = std::size_t(k);
+    const step_coefficients& step = table_[ku];
+    S& target = step.corrector_order >= 0 ? *predicted : x;
+    if (!formed) {
+        const combination& p = after_corrector_[ku];
+        ops::combine(target, step.x_coef, *predicted, p.f.data(), hist.data(), p.terms);
+    } else if (stochastic_) {
+        if constexpr (std::is_invocable_v<Noise&, S&, int>) noise(*z, k);
+        std::array<const S*, detail::max_nodes + 1> terms{};
+        std::array<double, detail::max_nodes + 1> coef{};
+        const int m = step.order + 1;
+        for (int j = 0; j < m; ++j) {
+            terms[std::size_t(j)] = hist[std::size_t(j)];
+            coef[std::size_t(j)] = step.c[std::size_t(j)];
+        }
+        terms[std::size_t(m)] = z;
+        coef[std::size_t(m)] = step.noise;
+        ops::combine(target, step.x_coef, x, coef.data(), terms.data(), m + 1);
+    } else {
+        ops::combine(target, step.x_coef, x, step.c.data(), hist.data(), step.order + 1);
+    }
+    (void)z;
+    (void)noise;
+}
+
+template <class Network, class S>
+sample_result multistep_solver::sample(Network&& net, S& x) const {
+    detail::check_state("multistep_solver::sample", x);
+    multistep_workspace<S> ws(*this, x);
+    return sample(net, x, ws);
+}
+
+}  // namespace deis

@@ -12,12 +12,18 @@
 #include "deis/schedule.hpp"
 #include "deis/grid.hpp"
 #include "deis/multistep.hpp"
+#include "deis/multistep_workspace.hpp"
+#include "deis/step_coefficients.hpp"
 #include "deis/recommended.hpp"
 #include "deis/rk.hpp"
 #include "deis/solver_config.hpp"
+#include "deis/tableau.hpp"
 #include "deis/guidance.hpp"
-// diffusers.hpp reads scheduler_config.json with nlohmann-json: it is part of the umbrella
-// when that library is on the include path (include it directly otherwise).
+// Models from diffusers (deis/diffusers.hpp): the timesteps and img2img always; the reader
+// of scheduler_config.json, which needs nlohmann-json, when that library is on the include
+// path (include deis/diffusers/config.hpp directly otherwise).
+#include "deis/diffusers/img2img.hpp"
+#include "deis/diffusers/timesteps.hpp"
 #if __has_include(<nlohmann/json.hpp>)
 #include "deis/diffusers.hpp"
 #endif

@@ -15,7 +15,7 @@
 namespace deis_sample {
 
 // The mixture's exact eps, returned as the quantity `output` names, with x = alpha x0 + sigma eps,
-// v = alpha eps - sigma x0 and score = -eps/sigma. A Network (deis/common.hpp). (A signal is
+// v = alpha eps - sigma x0 and score = -eps/sigma. A Network (deis/model_output.hpp). (A signal is
 // seen by the run's observer, run_control.hpp, after every network call.)
 //
 // With a velocity output (alpha' x0 + sigma' eps), on flow matching and EDM (whose ends

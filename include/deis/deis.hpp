@@ -12,6 +12,7 @@
 #include "deis/schedule.hpp"
 #include "deis/grid.hpp"
 #include "deis/multistep.hpp"
+#include "deis/multistep_options.hpp"
 #include "deis/multistep_workspace.hpp"
 #include "deis/step_coefficients.hpp"
 #include "deis/recommended.hpp"

@@ -13,7 +13,7 @@
 #include "deis/grid.hpp"
 #include "deis/multistep.hpp"
 #include "deis/multistep_options.hpp"
-#include "deis/multistep_workspace.hpp"
+#include "deis/workspace.hpp"
 #include "deis/step_coefficients.hpp"
 #include "deis/recommended.hpp"
 #include "deis/rk.hpp"

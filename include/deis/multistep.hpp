@@ -67,13 +67,13 @@
 #include "deis/grid.hpp"
 #include "deis/model_output.hpp"
 #include "deis/multistep_options.hpp"
-#include "deis/multistep_workspace.hpp"
 #include "deis/noise.hpp"
 #include "deis/observer.hpp"
 #include "deis/result.hpp"
 #include "deis/schedule.hpp"
 #include "deis/state.hpp"
 #include "deis/step_coefficients.hpp"
+#include "deis/workspace.hpp"
 
 namespace deis {
 
@@ -114,6 +114,10 @@ public:
     /// Whether runs draw noise (DDIM with eta > 0, or sde); a workspace then holds one
     /// buffer for it.
     bool stochastic() const { return stochastic_; }
+    /// State-sized buffers a run needs (workspace.hpp): history_size(), one for the
+    /// uncorrected state with the corrector, one for the noise of a stochastic run, one for
+    /// the scratch of thresholding.
+    int workspace_size() const { return scratch_index() + (opt_.threshold.enabled() ? 1 : 0); }
 
     /// Integrates the batch x (at grid()[0]) to grid().back() in place, calling `net` once per
     /// step (see model_output.hpp for the Network concept). x is any model of the State backend
@@ -128,7 +132,7 @@ public:
     /// then. Allocates nothing (on the Eigen backends; torch allocates what its operations do).
     template <class Network, class S, class W, class Observer = detail::no_observer,
               class Noise = gaussian_noise>
-    sample_result sample(Network&& net, S& x, multistep_workspace<W>& ws, Observer&& observer = Observer{},
+    sample_result sample(Network&& net, S& x, workspace<W>& ws, Observer&& observer = Observer{},
                          Noise&& noise = Noise{}) const;
 
     /// The same with a workspace allocated for this call.
@@ -250,12 +254,18 @@ private:
         if (!data_) detail::check_noise_form(where, grid_, alpha);
     }
 
+    // The workspace's buffers: the history first, then the uncorrected state, the noise and
+    // the scratch, each when the run needs it.
+    int predicted_index() const { return history_; }
+    int noise_index() const { return predicted_index() + (any_corrector_ ? 1 : 0); }
+    int scratch_index() const { return noise_index() + (stochastic_ ? 1 : 0); }
+
     // The run and the parts of its loop (deis/detail/multistep_run.hpp).
     template <class Network, class S, class W, class Observer, class Noise>
-    sample_result run(Network& net, S& x, multistep_workspace<W>& ws, Observer& observer, Noise& noise) const;
-    // The checks of sample()'s arguments, before any network call.
-    template <class Noise, class S, class W>
-    void check_run(const S& x, const multistep_workspace<W>& ws) const;
+    sample_result run(Network& net, S& x, workspace<W>& ws, Observer& observer, Noise& noise) const;
+    // The checks of sample()'s arguments that are the multistep solver's own.
+    template <class Noise, class S>
+    void check_run() const;
     // The network call at grid[k] on `in` into `out`; on a failure (a status, or an exception
     // that propagates) `restore`, when given, is set to `in`.
     template <class Network, class S>
@@ -263,8 +273,8 @@ private:
     // The observer after the call at grid[k]; whether to go on.
     template <class Observer, class S>
     bool observe(Observer& observer, int k, const S& x, const S& in, const S& h, const sample_result& r) const;
-    // r for a run stopped at grid[k] with status st.
-    sample_result stopped(sample_result r, status st, int k) const;
+    // Records in r a run stopped at grid[k] with status st; false.
+    bool stopped(sample_result& r, status st, int k) const;
     // The predictor of step k.
     template <class S, class Noise>
     void predict(int k, S& x, S* predicted, S* z, const std::array<S*, detail::max_nodes + 1>& hist, bool formed,

@@ -95,7 +95,7 @@ inline double recommended_power(double h) {
 /// variable in which it changes on a scale of about one unit; where steps are large
 /// (h above about 1) a low-order extrapolation is the more accurate one, and on VP the
 /// polynomial in rho (rhoAB) is better there than the one in t. The corrector gains one order at
-/// no cost where steps are small. The measurements behind the thresholds are in README.md
+/// no cost where steps are small. The measurements behind the thresholds are in docs/recommended.md
 /// ("Recommended configuration"). The grid that goes with it is recommended_grid.
 ///
 /// Throws std::invalid_argument for a grid that check_grid rejects. O(N), allocates a copy of

@@ -48,6 +48,7 @@
 #include "deis/result.hpp"
 #include "deis/state.hpp"
 #include "deis/tableau.hpp"
+#include "deis/workspace.hpp"
 
 namespace deis {
 
@@ -74,9 +75,6 @@ struct rk_step {
     double x_coef = 0.0;                                       ///< alpha_{k+1} / alpha_k
     std::array<double, Stages> b_c{};                          ///< alpha_{k+1} h b_j
 };
-
-template <class T>
-class rk_workspace;
 
 /// rhoRK-DEIS with the explicit Runge-Kutta tableau `Tableau` (see the Tableau concept in
 /// tableau.hpp), for one schedule and one grid. Building it computes every stage time and
@@ -125,6 +123,9 @@ public:
     /// The coefficient table, one row per step.
     const std::vector<step_type>& table() const { return table_; }
     static const char* name() { return Tableau::name; }
+    /// State-sized buffers a run needs (workspace.hpp): one network output per stage and,
+    /// with more than one stage, the stage state.
+    static constexpr int workspace_size() { return stages + (stages > 1 ? 1 : 0); }
 
     /// Integrates the batch x (at grid()[0]) to grid().back() in place, calling `net` `stages`
     /// times per step (see model_output.hpp for the Network concept). x is any model of the State
@@ -141,7 +142,7 @@ public:
     /// that step, see table()) and result.nfe counts every call made, the rejected one
     /// included.
     template <class Network, class S, class W, class Observer = detail::no_observer>
-    sample_result sample(Network&& net, S& x, rk_workspace<W>& ws, Observer&& observer = Observer{}) const;
+    sample_result sample(Network&& net, S& x, workspace<W>& ws, Observer&& observer = Observer{}) const;
 
     /// The same with a workspace allocated for this call.
     template <class Network, class S>
@@ -209,11 +210,11 @@ private:
     }
 
     template <int I, class Network, class S, class W, class Observer>
-    bool run_stage(Network& net, S& x, rk_workspace<W>& ws, const std::array<const S*, stages>& eps, int k,
+    bool run_stage(Network& net, S& x, workspace<W>& ws, const std::array<const S*, stages>& eps, int k,
                    Observer& observer, sample_result& r) const;
 
     template <class Network, class S, class W, class Observer, std::size_t... I>
-    bool run_step(Network& net, S& x, rk_workspace<W>& ws, const std::array<const S*, stages>& eps, int k,
+    bool run_step(Network& net, S& x, workspace<W>& ws, const std::array<const S*, stages>& eps, int k,
                   Observer& observer, sample_result& r, std::index_sequence<I...>) const;
 
     // out = a x + sum over the nonzero entries of row Row (compile-time list) of coef[j] eps[j]
@@ -238,84 +239,19 @@ private:
     std::vector<detail::conversion> preview_;  // per step: x0 = px x + po eps at grid[k]
 };
 
-/// The memory a run needs besides the state: one eps buffer per stage and, with more than
-/// one stage, one buffer for the stage state. Made once, reused by any number of runs of
-/// solvers with at most as many stages, on batches of the same layout. Not to be shared by
-/// two runs at the same time. T is the state type or a scalar standing for deis::state<T>, as
-/// for multistep_workspace.
-template <class T>
-class rk_workspace {
-public:
-    using state_type = detail::state_of_t<T>;
-
-    template <class Tableau>
-    rk_workspace(const rk_solver<Tableau>& solver, const state_type& x) {
-        (void)solver;
-        make(Tableau::stages, x);
-    }
-
-    /// For Eigen matrices: buffers of rows x cols.
-    template <class Tableau, class U = state_type,
-              class = std::enable_if_t<std::is_base_of_v<Eigen::PlainObjectBase<U>, U>>>
-    rk_workspace(const rk_solver<Tableau>& solver, Eigen::Index rows, Eigen::Index cols) {
-        (void)solver;
-        if (rows < 1 || cols < 1)
-            detail::fail("rk_workspace", "shape", std::to_string(rows) + "x" + std::to_string(cols),
-                         "must have at least one row and one column");
-        make(Tableau::stages, U(rows, cols));
-    }
-
-    int stages() const { return int(eps_.size()); }
-    /// The layout the workspace was made for (as state_ops::describe says it).
-    std::string describe() const { return ops::describe(view(eps_.front())); }
-    template <class U = state_type, class = std::enable_if_t<std::is_base_of_v<Eigen::MatrixBase<U>, U>>>
-    Eigen::Index rows() const {
-        return view(eps_.front()).rows();
-    }
-    template <class U = state_type, class = std::enable_if_t<std::is_base_of_v<Eigen::MatrixBase<U>, U>>>
-    Eigen::Index cols() const {
-        return view(eps_.front()).cols();
-    }
-
-private:
-    template <class Tab>
-    friend class rk_solver;
-    using ops = state_ops<state_type>;
-    using buffer = typename ops::buffer;
-
-    static const state_type& view(const buffer& b) { return ops::view(const_cast<buffer&>(b)); }
-
-    void make(int stages, const state_type& x) {
-        static_assert(detail::has_state_ops<state_type>::value,
-                      "deis::rk_workspace: the state type does not model the State backend concept (deis/state.hpp)");
-        if (ops::empty(x)) detail::fail("rk_workspace", "shape", ops::describe(x), "must hold at least one element");
-        eps_.reserve(std::size_t(stages));
-        for (int i = 0; i < stages; ++i) eps_.push_back(ops::like(x));
-        if (stages > 1) stage_.emplace(ops::like(x));
-    }
-
-    bool fits(int stages, const state_type& x) const {
-        return int(eps_.size()) >= stages && (stages == 1 || stage_) && ops::same_layout(view(eps_.front()), x);
-    }
-
-    std::vector<buffer> eps_;
-    std::optional<buffer> stage_;
-};
-
 template <class Tableau>
 template <int I, class Network, class S, class W, class Observer>
-bool rk_solver<Tableau>::run_stage(Network& net, S& x, rk_workspace<W>& ws, const std::array<const S*, stages>& eps,
+bool rk_solver<Tableau>::run_stage(Network& net, S& x, workspace<W>& ws, const std::array<const S*, stages>& eps,
                                    int k, Observer& observer, sample_result& r) const {
-    using ops = state_ops<S>;
     const step_type& row = table_[std::size_t(k)];
     const S* in = &x;  // stage 0 is the state at the start of the step (c_0 = 0)
     if constexpr (I > 0) {
-        S& stage = ops::view(*ws.stage_);
+        S& stage = ws.buffer(stages);
         combine_row<I>(stage, row.stage_x_coef[I], x, row.stage_c[I].data(), eps);
         in = &stage;
     }
     const double t = row.stage_t[I];
-    S& out = ops::view(ws.eps_[std::size_t(I)]);
+    S& out = ws.buffer(I);
     const status st =
         detail::evaluate(net, *in, t, out, conv_[std::size_t(k) * std::size_t(stages) + std::size_t(I)], r);
     if (st != status::success) {
@@ -342,7 +278,7 @@ bool rk_solver<Tableau>::run_stage(Network& net, S& x, rk_workspace<W>& ws, cons
 
 template <class Tableau>
 template <class Network, class S, class W, class Observer, std::size_t... I>
-bool rk_solver<Tableau>::run_step(Network& net, S& x, rk_workspace<W>& ws, const std::array<const S*, stages>& eps,
+bool rk_solver<Tableau>::run_step(Network& net, S& x, workspace<W>& ws, const std::array<const S*, stages>& eps,
                                   int k, Observer& observer, sample_result& r, std::index_sequence<I...>) const {
     // the stages in order, stopping at the first failed call
     if (!(run_stage<int(I)>(net, x, ws, eps, k, observer, r) && ...)) return false;
@@ -353,38 +289,24 @@ bool rk_solver<Tableau>::run_step(Network& net, S& x, rk_workspace<W>& ws, const
 
 template <class Tableau>
 template <class Network, class S, class W, class Observer>
-sample_result rk_solver<Tableau>::sample(Network&& net, S& x, rk_workspace<W>& ws, Observer&& observer) const {
-    static_assert(std::is_same_v<typename rk_workspace<W>::state_type, S>,
+sample_result rk_solver<Tableau>::sample(Network&& net, S& x, workspace<W>& ws, Observer&& observer) const {
+    static_assert(std::is_same_v<typename workspace<W>::state_type, S>,
                   "deis::rk_solver::sample: the workspace was made for another state type");
-    using ops = state_ops<S>;
-    detail::check_state("rk_solver::sample", x);
-    if (!ws.fits(stages, x))
-        detail::fail("rk_solver::sample", "workspace", ws.describe() + " with " + std::to_string(ws.stages()) + " stages",
-                     "does not fit this solver (" + std::to_string(stages) + " stages) and x (" + ops::describe(x) +
-                         "): make it with rk_workspace(solver, x)");
-    const typename detail::scope_of<S>::type scope{};
-    (void)scope;
-
     std::array<const S*, stages> eps{};
-    for (int i = 0; i < stages; ++i) eps[std::size_t(i)] = &ops::view(ws.eps_[std::size_t(i)]);
-
-    sample_result r;
-    const int n = steps();
-    for (int k = 0; k < n; ++k) {
-        if (!run_step(net, x, ws, eps, k, observer, r, std::make_index_sequence<std::size_t(stages)>{})) {
-            r.steps = k;
-            return r;
-        }
-        r.steps = k + 1;
-    }
-    return r;
+    auto check = [&] {
+        for (int i = 0; i < stages; ++i) eps[std::size_t(i)] = &ws.buffer(i);
+    };
+    auto step = [&](int k, sample_result& r) {
+        return run_step(net, x, ws, eps, k, observer, r, std::make_index_sequence<std::size_t(stages)>{});
+    };
+    return detail::run_steps("rk_solver::sample", *this, x, ws, check, step);
 }
 
 template <class Tableau>
 template <class Network, class S>
 sample_result rk_solver<Tableau>::sample(Network&& net, S& x) const {
     detail::check_state("rk_solver::sample", x);
-    rk_workspace<S> ws(*this, x);
+    workspace<S> ws(*this, x);
     return sample(net, x, ws);
 }
 

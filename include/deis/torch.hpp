@@ -24,8 +24,8 @@
 // - The whole run happens under c10::InferenceMode (state_ops<at::Tensor>::scope), so the
 //   network runs without autograd; buffers of a workspace made outside a run are ordinary
 //   tensors, usable in and out of inference mode.
-// - Workspaces: multistep_workspace<torch::Tensor>(solver, x) and rk_workspace<torch::Tensor>
-//   (solver, x) make their buffers with torch::empty_like(x) (same dtype and device).
+// - Workspaces: workspace<torch::Tensor>(solver, x) (for every solver) makes its buffers with
+//   torch::empty_like(x) (same dtype and device).
 //
 // How the operations run (state_ops<at::Tensor>):
 // - On the CPU, for float32 and float64, the fused update and the finiteness check are the
@@ -38,7 +38,7 @@
 //   data_ptr on the host, no .cpu() in the loop.
 // - float16 and bfloat16: the update is computed in float32 (each operand converted, summed
 //   in float32) and stored back in the tensor's dtype, on every device; the conversions
-//   allocate temporaries through torch's allocator (README.md, "Your own tensors", has the
+//   allocate temporaries through torch's allocator (docs/backends.md has the
 //   measured error against a float32 run).
 #pragma once
 

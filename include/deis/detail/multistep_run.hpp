@@ -12,9 +12,9 @@
 namespace deis {
 
 template <class Network, class S, class W, class Observer, class Noise>
-sample_result multistep_solver::sample(Network&& net, S& x, multistep_workspace<W>& ws, Observer&& observer,
+sample_result multistep_solver::sample(Network&& net, S& x, workspace<W>& ws, Observer&& observer,
                                        Noise&& noise) const {
-    static_assert(std::is_same_v<typename multistep_workspace<W>::state_type, S>,
+    static_assert(std::is_same_v<typename workspace<W>::state_type, S>,
                   "deis::multistep_solver::sample: the workspace was made for another state type");
     if constexpr (std::is_same_v<std::decay_t<Noise>, gaussian_noise>) {
         // the default noise source: seeded from the options unless the caller passed one
@@ -27,23 +27,20 @@ sample_result multistep_solver::sample(Network&& net, S& x, multistep_workspace<
 }
 
 template <class Network, class S, class W, class Observer, class Noise>
-sample_result multistep_solver::run(Network& net, S& x, multistep_workspace<W>& ws, Observer& observer,
-                                    Noise& noise) const {
+sample_result multistep_solver::run(Network& net, S& x, workspace<W>& ws, Observer& observer, Noise& noise) const {
     using ops = state_ops<S>;
-    check_run<Noise>(x, ws);
-    const typename detail::scope_of<S>::type scope{};
-    (void)scope;
-
-    sample_result r;
-    const int n = steps();
     const int nh = history_;
     // hist[j] is the buffer holding the prediction j steps old (newest first)
     std::array<S*, detail::max_nodes + 1> hist{};
-    for (int j = 0; j < nh; ++j) hist[std::size_t(j)] = &ops::view(ws.history_[std::size_t(j)]);
-    S* const predicted = ws.predicted_ ? &ops::view(*ws.predicted_) : nullptr;
-    S* const z = ws.noise_ ? &ops::view(*ws.noise_) : nullptr;
-
-    for (int k = 0; k < n; ++k) {
+    S *predicted = nullptr, *z = nullptr, *scratch = nullptr;
+    auto check = [&] {
+        check_run<Noise, S>();
+        for (int j = 0; j < nh; ++j) hist[std::size_t(j)] = &ws.buffer(j);
+        if (any_corrector_) predicted = &ws.buffer(predicted_index());
+        if (stochastic_) z = &ws.buffer(noise_index());
+        if (opt_.threshold.enabled()) scratch = &ws.buffer(scratch_index());
+    };
+    auto step = [&](int k, sample_result& r) {
         const auto ku = std::size_t(k);
         // the call at grid[k], at x or at the state the predictor of step k - 1 wrote; the
         // oldest buffer is free: step k - 1's predictor has used it, and its corrector and
@@ -55,8 +52,9 @@ sample_result multistep_solver::run(Network& net, S& x, multistep_workspace<W>& 
         if (st != status::success) return stopped(r, st, k);
         if constexpr (detail::has_threshold<S>::value) {
             if (opt_.threshold.enabled())
-                ops::threshold(*fresh, ops::view(*ws.scratch_), opt_.threshold.percentile, opt_.threshold.max_value);
+                ops::threshold(*fresh, *scratch, opt_.threshold.percentile, opt_.threshold.max_value);
         }
+        (void)scratch;
         for (int j = nh - 1; j > 0; --j) hist[std::size_t(j)] = hist[std::size_t(j - 1)];
         hist[0] = fresh;
 
@@ -72,19 +70,13 @@ sample_result multistep_solver::run(Network& net, S& x, multistep_workspace<W>& 
             if (!observe(observer, k, x, in, *hist[0], r)) return stopped(r, status::cancelled, k);
         }
         predict(k, x, predicted, z, hist, formed, noise);
-    }
-    r.steps = n;
-    return r;
+        return true;
+    };
+    return detail::run_steps("multistep_solver::sample", *this, x, ws, check, step);
 }
 
-template <class Noise, class S, class W>
-void multistep_solver::check_run(const S& x, const multistep_workspace<W>& ws) const {
-    using ops = state_ops<S>;
-    detail::check_state("multistep_solver::sample", x);
-    if (!ws.fits(*this, x))
-        detail::fail("multistep_solver::sample", "workspace", ws.describe(),
-                     "does not fit this solver and x (" + ops::describe(x) +
-                         "): make it with multistep_workspace(solver, x)");
+template <class Noise, class S>
+void multistep_solver::check_run() const {
     if constexpr (!std::is_invocable_v<Noise&, S&, int>) {
         if (stochastic_)
             detail::fail("multistep_solver::sample", "noise", "the default",
@@ -124,11 +116,10 @@ bool multistep_solver::observe(Observer& observer, int k, const S& x, const S& i
     return detail::notify(observer, info);
 }
 
-inline sample_result multistep_solver::stopped(sample_result r, status st, int k) const {
+inline bool multistep_solver::stopped(sample_result& r, status st, int k) const {
     r.status = st;
     r.failed_time = grid_[std::size_t(k)];
-    r.steps = k;
-    return r;
+    return false;
 }
 
 // The predictor of step k, into x, or into the predicted state when step k has a corrector.
@@ -167,7 +158,7 @@ void multistep_solver::predict(int k, S& x, S* predicted, S* z, const std::array
 template <class Network, class S>
 sample_result multistep_solver::sample(Network&& net, S& x) const {
     detail::check_state("multistep_solver::sample", x);
-    multistep_workspace<S> ws(*this, x);
+    workspace<S> ws(*this, x);
     return sample(net, x, ws);
 }
 

@@ -1,7 +1,7 @@
 // deis-sample: what its parts share. The program integrates the probability-flow ODE of a
-// Gaussian mixture (whose exact model output plays the network) from given noise at t_max
-// down to t_end with one of the library's solvers, and writes the samples. Usage:
-// docs/deis-sample.md, or --help.
+// Gaussian mixture (whose exact model output plays the network), or of a trained network
+// (--model: a TorchScript module), from given noise at t_max down to t_end with one of the
+// library's solvers, and writes the samples. Usage: docs/deis-sample.md, or --help.
 //
 // One run path, whatever the options: inputs -> schedule -> grid -> solver options -> run ->
 // output.

@@ -160,11 +160,12 @@ std::vector<long> parse_shape(const std::string& text) {
     while (true) {
         const std::size_t comma = text.find(',', start);
         const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        const bool digits = !item.empty() && item.size() <= 10 && item.find_first_not_of("0123456789") == std::string::npos;
+        const bool digits =
+            !item.empty() && item.size() <= 10 && item.find_first_not_of("0123456789") == std::string::npos;
         const long long n = digits ? std::strtoll(item.c_str(), nullptr, 10) : 0;
         if (n < 1 || n > max_shape_size)
-            usage_error("--shape " + text + ": '" + item + "' is not an integer in 1.." + std::to_string(max_shape_size) +
-                        " (give C,H,W, e.g. 3,32,32)");
+            usage_error("--shape " + text + ": '" + item + "' is not an integer in 1.." +
+                        std::to_string(max_shape_size) + " (give C,H,W, e.g. 3,32,32)");
         size *= n;
         if (size > max_shape_size)
             usage_error("--shape " + text + " holds more than " + std::to_string(max_shape_size) + " values");
@@ -480,7 +481,8 @@ bool parse_command_line(int argc, char** argv, options& o) {
                          ->capture_default_str();
     auto* o_batch = add_number(app, "--batch", o.batch, "--model: at most N samples a call [default: all]");
     std::string shape;
-    auto* o_shape = app.add_option("--shape", shape, "--model: one sample's shape C,H,W (the module sees [B,C,H,W]) [default: [B,D]]");
+    auto* o_shape = app.add_option("--shape", shape,
+                                   "--model: one sample's shape C,H,W (the module sees [B,C,H,W]) [default: [B,D]]");
 
     try {
         app.parse(argc, argv);

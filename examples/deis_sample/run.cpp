@@ -1,7 +1,7 @@
 // deis-sample: the run, one path for every option: the schedule (schedule.cpp: make_model),
-// the network (network.hpp: the mixture's, or --model's), the grid (grid.hpp: build_grid), the solver's options
-// (solver_options), the run on the noise (or on the noised --init, or from the data --init
-// with --invert), and the output: the samples to --out and the grid to --save-grid, each
+// the network (network.hpp: the mixture's, or --model's), the grid (grid.hpp: build_grid), the
+// solver's options (solver_options), the run on the noise (or on the noised --init, or from the
+// data --init with --invert), and the output: the samples to --out and the grid to --save-grid, each
 // through a temporary renamed into place at the end (check_and_write).
 #include <algorithm>
 #include <deis/deis.hpp>

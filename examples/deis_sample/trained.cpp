@@ -59,7 +59,8 @@ plugin::load_function load_plugin() {
     const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
     const std::string path = (ec ? std::filesystem::path() : exe.parent_path()) / DEIS_SAMPLE_TORCH_PLUGIN;
     void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);  // never closed: the module lives to the end
-    if (handle == nullptr) usage_error("--model: cannot load deis-sample's LibTorch plugin: " + std::string(::dlerror()));
+    if (handle == nullptr)
+        usage_error("--model: cannot load deis-sample's LibTorch plugin: " + std::string(::dlerror()));
     void* symbol = ::dlsym(handle, plugin::load_symbol);
     if (symbol == nullptr) usage_error("--model: " + path + " is not deis-sample's LibTorch plugin");
     plugin::load_function load = nullptr;

@@ -103,7 +103,8 @@ public:
         for (std::int64_t s : opt_.shape)
             if (s < 1) throw std::invalid_argument("shape entries must be >= 1");
         if (opt_.device.is_cuda() && !torch::cuda::is_available())
-            throw std::invalid_argument("device cuda: CUDA is not available to LibTorch (torch::cuda::is_available() is false)");
+            throw std::invalid_argument(
+                "device cuda: CUDA is not available to LibTorch (torch::cuda::is_available() is false)");
         try {
             deis_tools::input_file check(path);  // a regular file that can be opened
         } catch (const std::runtime_error& e) {

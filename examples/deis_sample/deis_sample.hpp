@@ -1,7 +1,7 @@
 // deis-sample: what its parts share. The program integrates the probability-flow ODE of a
-// Gaussian mixture (whose exact model output plays the network) from given noise at t_max
-// down to t_end with one of the library's solvers, and writes the samples. Usage:
-// docs/deis-sample.md, or --help.
+// Gaussian mixture (whose exact model output plays the network), or of a trained network
+// (--model: a TorchScript module), from given noise at t_max down to t_end with one of the
+// library's solvers, and writes the samples. Usage: docs/deis-sample.md, or --help.
 //
 // One run path, whatever the options: inputs -> schedule -> grid -> solver options -> run ->
 // output.
@@ -9,7 +9,9 @@
 //   diffusers.cpp  the command-line options of models from diffusers (--scheduler-config,
 //                  --init, --strength, --invert, --print-grid, --image-seq-len)
 //   inputs.cpp     the input files: refusing an output that is one of them, reading them
-//                  (mixture, noise, --init, --scheduler-config)
+//                  (mixture, noise, --init, --scheduler-config, --model)
+//   trained.cpp    --model: a TorchScript network, run by the LibTorch plugin that the
+//                  program loads for it only (torch_plugin.hpp, torch/plugin.cpp)
 //   schedule.cpp   the schedule, the network's output and timestep (make_model)
 //   network.hpp    the mixture as the network; the schedule as the set-up sees it
 //   grid.hpp       the grid of the run (build_grid: --grid, --grid-file, --sigmas, the config's,
@@ -26,6 +28,7 @@
 #include <deis/multistep.hpp>
 #include <deis/solver_config.hpp>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -54,6 +57,10 @@ constexpr double min_vp_t_end = 1e-12;
 // (the EDM paper's)
 constexpr double max_flow_shift = 1000.0;
 constexpr double edm_sigma_min = 0.002, edm_sigma_max = 80.0;
+
+// --shape: at most this many dimensions and values a sample
+constexpr int max_shape_dims = 8;
+constexpr long max_shape_size = 1000000000;
 
 // The largest --grid-file (10^6 + 1 times of up to 60 characters) and --scheduler-config
 // (room for trained_betas of 10^5 entries) read, in bytes (docs/deis-sample.md, "Input files").
@@ -111,7 +118,21 @@ struct options {
     bool invert = false, print_grid = false;
     bool strength_given = false, grid_given = false, output_given = false;
     bool image_seq_len_given = false;
+
+    // ---- a trained network in place of the mixture (trained.cpp; "Trained networks") ----
+    std::string model_file;             ///< --model: a TorchScript module; "" for the mixture
+    std::string dtype = "float32";      ///< --dtype of x and t given to the module
+    std::string device = "cpu";         ///< --device: cpu or cuda
+    long batch = 0;                     ///< --batch: samples a forward call at most; 0: all
+    std::vector<long> shape;            ///< --shape C,H,W: one sample's shape; empty: [D]
 };
+
+/// Whether deis-sample was built with LibTorch (--model).
+#ifdef DEIS_SAMPLE_TORCH
+constexpr bool have_torch = true;
+#else
+constexpr bool have_torch = false;
+#endif
 
 /// Adds a numeric option whose text is checked before CLI11 converts it
 /// (support/number_options.hpp: decimal integers; decimal floating values that are 0 or
@@ -135,12 +156,34 @@ inline bool config_grid(const options& o) {
 /// throws failure(exit_usage) for anything wrong, before any file is opened.
 bool parse_command_line(int argc, char** argv, options& o);
 
+/// A trained network (--model; trained.cpp), called as a deis Network is, with the solver's
+/// time t and the time the network is given, `model_t` (t, or a config's timestep tau).
+/// A call that breaks the contract throws failure(exit_run) naming the call and t.
+class trained_network {
+public:
+    virtual ~trained_network() = default;
+    virtual void operator()(const deis::state<float>& x, double t, double model_t, deis::state<float>& out) = 0;
+    virtual void operator()(const deis::state<double>& x, double t, double model_t, deis::state<double>& out) = 0;
+};
+
+/// Loads --model with --dtype, --device, --batch and --shape: failure(exit_usage) for
+/// --device cuda without CUDA (or a build without LibTorch), failure(exit_input) for a file
+/// that is not a TorchScript module with a forward method.
+std::unique_ptr<trained_network> load_model(const options& o);
+
 /// The inputs of a run.
 struct problem {
-    deis::gaussian_mixture mixture;
+    std::optional<deis::gaussian_mixture> mixture;  ///< --mixture or --mixture-csv (empty with --model)
     Eigen::MatrixXd noise;  ///< one sample per column (empty with --invert)
     Eigen::MatrixXd init;   ///< --init, one sample per column (empty without it)
     std::optional<deis::scheduler_config> config;  ///< --scheduler-config
+    std::shared_ptr<trained_network> network;      ///< --model (null with a mixture)
+
+    /// The dimension D of a sample: the mixture's, else the noise's (or --init's).
+    Eigen::Index dim() const {
+        if (mixture) return mixture->dim();
+        return noise.size() != 0 ? noise.rows() : init.rows();
+    }
 };
 
 /// Refuses an output (--out, --save-grid) that is the same file as an input (same path, a

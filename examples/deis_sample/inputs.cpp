@@ -1,5 +1,6 @@
 // deis-sample: the input files. No output replaces one of them, and they are read once,
-// completely, before the run (regular files only: support/input_file.hpp).
+// completely, before the run (regular files only: support/input_file.hpp); --model is loaded
+// last (trained.cpp).
 #include <sys/stat.h>
 
 #include <cfloat>
@@ -55,13 +56,16 @@ bool same_output(const std::string& a, const std::string& b) {
 }
 
 // --init: the data, as many samples as --noise (img2img noises each one), of the mixture's
-// dimension.
+// dimension (with --model, of the noise's).
 void read_init(const options& o, problem& p) {
     if (o.init.empty()) return;
     p.init = deis_tools::read_samples(o.init);
-    if (p.init.rows() != p.mixture.dim())
+    if (p.mixture && p.init.rows() != p.mixture->dim())
         throw failure(exit_input, o.init + ": samples have dimension " + std::to_string(p.init.rows()) +
-                                      " but the mixture has dimension " + std::to_string(p.mixture.dim()));
+                                      " but the mixture has dimension " + std::to_string(p.mixture->dim()));
+    if (!p.mixture && !o.noise.empty() && p.init.rows() != p.noise.rows())
+        throw failure(exit_input, o.init + ": samples have dimension " + std::to_string(p.init.rows()) +
+                                      " but --noise " + o.noise + " has dimension " + std::to_string(p.noise.rows()));
     if (!o.noise.empty() && p.init.cols() != p.noise.cols())
         throw failure(exit_input, o.init + ": " + std::to_string(p.init.cols()) + " samples but --noise " + o.noise +
                                       " has " + std::to_string(p.noise.cols()) + " (img2img noises each one)");
@@ -89,7 +93,8 @@ deis::scheduler_config read_scheduler_config(const std::string& path) {
 void refuse_output_over_input(const options& o) {
     const std::vector<named_path> inputs = {
         {"--noise", o.noise}, {"--mixture", o.mixture_json},  {"--mixture-csv", o.mixture_csv},
-        {"--init", o.init},   {"--scheduler-config", o.scheduler_config}, {"--grid-file", o.grid_file}};
+        {"--init", o.init},   {"--scheduler-config", o.scheduler_config}, {"--grid-file", o.grid_file},
+        {"--model", o.model_file}};
     std::vector<named_path> outputs = {{"--out", o.out}};
     if (!o.save_grid.empty()) outputs.push_back({"--save-grid", o.save_grid});
     for (const named_path& out : outputs) refuse_input(out, inputs);
@@ -105,16 +110,29 @@ void refuse_output_over_input(const options& o) {
 problem read_inputs(const options& o) {
     const std::string& mixture_file = o.mixture_json.empty() ? o.mixture_csv : o.mixture_json;
     try {
-        problem p{o.mixture_json.empty() ? deis_tools::read_mixture_csv(o.mixture_csv)
-                                         : deis_tools::read_mixture_json(o.mixture_json),
-                  o.noise.empty() ? Eigen::MatrixXd() : deis_tools::read_samples(o.noise), Eigen::MatrixXd(),
-                  std::nullopt};
+        problem p;
+        if (o.model_file.empty())
+            p.mixture = o.mixture_json.empty() ? deis_tools::read_mixture_csv(o.mixture_csv)
+                                               : deis_tools::read_mixture_json(o.mixture_json);
+        if (!o.noise.empty()) p.noise = deis_tools::read_samples(o.noise);
         read_init(o, p);
         if (!o.scheduler_config.empty()) p.config = read_scheduler_config(o.scheduler_config);
-        if (!o.noise.empty() && p.noise.rows() != p.mixture.dim())
+        if (p.mixture && !o.noise.empty() && p.noise.rows() != p.mixture->dim())
             throw failure(exit_input, o.noise + ": samples have dimension " + std::to_string(p.noise.rows()) +
                                           " but the mixture " + mixture_file + " has dimension " +
-                                          std::to_string(p.mixture.dim()));
+                                          std::to_string(p.mixture->dim()));
+        if (!o.shape.empty()) {
+            long long size = 1;
+            std::string shape;
+            for (long s : o.shape) {
+                size *= s;
+                shape += (shape.empty() ? "" : ",") + std::to_string(s);
+            }
+            if (size != (long long)(p.dim()))
+                throw failure(exit_input, "--shape " + shape + " holds " + std::to_string(size) + " values but " +
+                                              (o.noise.empty() ? "--init " + o.init : "--noise " + o.noise) +
+                                              " has samples of dimension " + std::to_string(p.dim()));
+        }
         if (o.use_float) {
             for (Eigen::Index j = 0; j < p.noise.cols(); ++j)
                 for (Eigen::Index d = 0; d < p.noise.rows(); ++d)
@@ -123,6 +141,8 @@ problem read_inputs(const options& o) {
                                                       std::to_string(d + 1) + " (" + num(p.noise(d, j)) +
                                                       ") does not fit in a float (--float)");
         }
+        // the model last: the files above are cheap to check, a network may not be
+        if (!o.model_file.empty()) p.network = load_model(o);
         return p;
     } catch (const failure&) {
         throw;

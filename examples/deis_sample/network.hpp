@@ -1,9 +1,11 @@
 // deis-sample: the network and the schedule as the run's set-up sees them (templates over the
-// schedule, used by grid.hpp and run.cpp).
+// schedule, used by grid.hpp and run.cpp): the mixture's network, a trained one (--model), and
+// run_network, the one type the solvers are given either way.
 #pragma once
 
 #include <deis/deis.hpp>
 #include <deis/diffusers.hpp>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <type_traits>
@@ -73,6 +75,44 @@ private:
     std::optional<deis::timestep_map> map_;
     bool exact_;
     std::optional<deis::gmm_model<Schedule>> model_;
+};
+
+// A trained network (--model; trained.cpp) as a deis Network: given the time t, or with a
+// `timesteps` map (a --scheduler-config) the timestep tau = map(t) a diffusers network is told
+// (for a discrete schedule the rounded training timestep). Its output is the model's own, which
+// the solver converts from the --model-output it is told.
+class trained_model_network {
+public:
+    trained_model_network(trained_network& net, std::optional<deis::timestep_map> timesteps)
+        : net_(&net), map_(timesteps) {}
+
+    template <class Scalar>
+    void operator()(const deis::state<Scalar>& x, double t, deis::state<Scalar>& out) const {
+        (*net_)(x, t, map_ ? (*map_)(t) : t, out);
+    }
+
+private:
+    trained_network* net_;
+    std::optional<deis::timestep_map> map_;
+};
+
+// The network of a run, whichever it is (mixture_network or trained_model_network), as one type:
+// the solvers' sample() and --grid optimized's calibration are instantiated once for both, and
+// once for every schedule. Refers to the network, which must outlive it; a network call costs
+// one indirect call more, nothing next to the call itself.
+class run_network {
+public:
+    template <class Network>
+    explicit run_network(Network& net)
+        : float_([&net](const deis::state<float>& x, double t, deis::state<float>& out) { net(x, t, out); }),
+          double_([&net](const deis::state<double>& x, double t, deis::state<double>& out) { net(x, t, out); }) {}
+
+    void operator()(const deis::state<float>& x, double t, deis::state<float>& out) const { float_(x, t, out); }
+    void operator()(const deis::state<double>& x, double t, deis::state<double>& out) const { double_(x, t, out); }
+
+private:
+    std::function<void(const deis::state<float>&, double, deis::state<float>&)> float_;
+    std::function<void(const deis::state<double>&, double, deis::state<double>&)> double_;
 };
 
 // The schedule as seen by the grid and the solver while they are built: the same values,

@@ -151,6 +151,54 @@ void validate_flow_edm(options& o, const given& g) {
     o.steps = int(o.sigma_list.size()) - 1;
 }
 
+// --shape C,H,W: one sample's shape, 1 to max_shape_dims positive decimal integers separated
+// by commas, holding at most max_shape_size values.
+std::vector<long> parse_shape(const std::string& text) {
+    std::vector<long> v;
+    long long size = 1;
+    std::size_t start = 0;
+    while (true) {
+        const std::size_t comma = text.find(',', start);
+        const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        const bool digits =
+            !item.empty() && item.size() <= 10 && item.find_first_not_of("0123456789") == std::string::npos;
+        const long long n = digits ? std::strtoll(item.c_str(), nullptr, 10) : 0;
+        if (n < 1 || n > max_shape_size)
+            usage_error("--shape " + text + ": '" + item + "' is not an integer in 1.." +
+                        std::to_string(max_shape_size) + " (give C,H,W, e.g. 3,32,32)");
+        size *= n;
+        if (size > max_shape_size)
+            usage_error("--shape " + text + " holds more than " + std::to_string(max_shape_size) + " values");
+        v.push_back(long(n));
+        if (v.size() > std::size_t(max_shape_dims))
+            usage_error("--shape " + text + ": more than " + std::to_string(max_shape_dims) + " dimensions");
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return v;
+}
+
+// --model and its options (--dtype, --device, --batch, --shape): the model replaces the mixture;
+// its options apply with it only. Counts of the options as given.
+struct model_given {
+    bool model, mixture, dtype, device, batch, shape;
+};
+
+void check_model_options(options& o, const model_given& g, const std::string& shape) {
+    if (!g.model) {
+        for (const auto& [given, flag] : {std::pair<bool, const char*>{g.dtype, "--dtype"},
+                                          {g.device, "--device"}, {g.batch, "--batch"}, {g.shape, "--shape"}})
+            if (given) usage_error(std::string(flag) + " applies to --model only");
+        return;
+    }
+    if (!have_torch)
+        usage_error("--model " + o.model_file + ": deis-sample was built without LibTorch (its CMake did not find it)");
+    if (g.mixture)
+        usage_error("--model and --mixture/--mixture-csv exclude each other: the model is the run's one network");
+    if (g.batch && o.batch < 1) usage_error("--batch = " + std::to_string(o.batch) + " must be >= 1");
+    if (g.shape) o.shape = parse_shape(shape);
+}
+
 // Checks every option and fills in the defaults that depend on other options.
 void validate(options& o, const given& g) {
     validate_flow_edm(o, g);
@@ -352,7 +400,8 @@ void configure_solver(options& o, const spelled& f) {
 bool parse_command_line(int argc, char** argv, options& o) {
     CLI::App app{
         "Samples a Gaussian mixture by integrating its probability-flow ODE from the noise XT.csv at t-max\n"
-        "down to t-end with a DEIS solver, the mixture's exact eps playing the network.\n"
+        "down to t-end with a DEIS solver, the mixture's exact eps playing the network (or a trained\n"
+        "TorchScript network: --model).\n"
         "Writes X0.csv (one sample per row) and prints nfe=<network calls>. See docs/deis-sample.md.",
         "deis-sample"};
 
@@ -421,6 +470,20 @@ bool parse_command_line(int argc, char** argv, options& o) {
 
     add_diffusers_options(app, o);
 
+    // a trained network (docs/deis-sample.md, "Trained networks (--model)")
+    auto* o_model = app.add_option("--model", o.model_file,
+                                   "A TorchScript module forward(x, t) to sample instead of a mixture (needs LibTorch)");
+    auto* o_dtype = app.add_option("--dtype", o.dtype, "--model: dtype of x and t given to the module")
+                        ->check(CLI::IsMember({"float32", "float64"}))
+                        ->capture_default_str();
+    auto* o_device = app.add_option("--device", o.device, "--model: where the module runs")
+                         ->check(CLI::IsMember({"cpu", "cuda"}))
+                         ->capture_default_str();
+    auto* o_batch = add_number(app, "--batch", o.batch, "--model: at most N samples a call [default: all]");
+    std::string shape;
+    auto* o_shape = app.add_option("--shape", shape,
+                                   "--model: one sample's shape C,H,W (the module sees [B,C,H,W]) [default: [B,D]]");
+
     try {
         app.parse(argc, argv);
     } catch (const deis_tools::bad_number& e) {  // a numeric option's text (add_number)
@@ -477,7 +540,11 @@ bool parse_command_line(int argc, char** argv, options& o) {
     if (o_sigmas->count() == 0 && o_steps->count() == 0) usage_error("--steps is required");
     if (o_json->count() > 0 && o_csv->count() > 0)
         usage_error("--mixture and --mixture-csv exclude each other: give exactly one");
-    if (o_json->count() + o_csv->count() == 0) usage_error("one of --mixture and --mixture-csv is required");
+    check_model_options(o, {o_model->count() > 0, o_json->count() + o_csv->count() > 0, o_dtype->count() > 0,
+                            o_device->count() > 0, o_batch->count() > 0, o_shape->count() > 0},
+                        shape);
+    if (o_json->count() + o_csv->count() == 0 && o_model->count() == 0)
+        usage_error("one of --mixture, --mixture-csv and --model is required");
     const given g{o_bmin->count() > 0,  o_bmax->count() > 0,  o_smin->count() > 0, o_smax->count() > 0,
                   o_tmax->count() > 0,  o_order->count() > 0, o_tab->count() > 0,  o_gpow->count() > 0,
                   o_tend->count() > 0,  o_steps->count() > 0, o_grid->count() > 0, o_shift->count() > 0};

@@ -1,7 +1,7 @@
 // deis-sample: the run, one path for every option: the schedule (schedule.cpp: make_model),
-// the network (network.hpp), the grid (grid.hpp: build_grid), the solver's options
-// (solver_options), the run on the noise (or on the noised --init, or from the data --init
-// with --invert), and the output: the samples to --out and the grid to --save-grid, each
+// the network (network.hpp: the mixture's, or --model's), the grid (grid.hpp: build_grid), the
+// solver's options (solver_options), the run on the noise (or on the noised --init, or from the
+// data --init with --invert), and the output: the samples to --out and the grid to --save-grid, each
 // through a temporary renamed into place at the end (check_and_write).
 #include <algorithm>
 #include <deis/deis.hpp>
@@ -116,8 +116,15 @@ auto make_solver(const options& o, Make&& make) {
 template <class Scalar, class Schedule>
 void run_with(const options& o, const model& m, const deis::scheduler_config* config, const Schedule& sch, problem p) {
     const interruptible_schedule<Schedule> setup_sch(sch);
-    const Eigen::Index dim = p.mixture.dim();
-    mixture_network<Schedule> net(deis::gmm_eps<Schedule>(std::move(p.mixture), sch), m.output, m.timesteps);
+    const Eigen::Index dim = p.dim();
+    // the network: the mixture's exact output, or the trained one of --model
+    std::optional<mixture_network<Schedule>> mixture;
+    std::optional<trained_model_network> trained;
+    if (p.network)
+        trained.emplace(*p.network, m.timesteps);
+    else
+        mixture.emplace(deis::gmm_eps<Schedule>(std::move(*p.mixture), sch), m.output, m.timesteps);
+    run_network net = trained ? run_network(*trained) : run_network(*mixture);
     const solver_context ctx{m.output, o.invert, m.config_flow && !o.invert};
     const solver_context sampling_ctx{m.output, false, m.config_flow};  // what --grid optimized calibrates
 

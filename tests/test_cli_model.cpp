@@ -33,8 +33,7 @@ const double sd[D] = {0.3, 0.8, 1.2, 0.5};
 // The exact eps of N(mu, diag(s^2)) under vp-linear (beta 0.1..20), x = alpha x0 + sigma eps:
 // eps(x, t) = sigma (x - alpha mu) / (alpha^2 s^2 + sigma^2), with alpha and sigma computed as
 // deis::vp_linear does (sigma from expm1, accurate at small t). In x's dtype; any shape [B, ...].
-const char* const gauss_source = R"JIT(
-def forward(self, x, t):
+const std::string gauss_body = R"JIT(
     xf = x.reshape([x.size(0), -1])
     tt = t.reshape([-1, 1])
     log_alpha = -0.25 * tt * tt * (20.0 - 0.1) - 0.5 * tt * 0.1
@@ -45,22 +44,13 @@ def forward(self, x, t):
     eps = sigma * (xf - alpha * mu) / (alpha * alpha * s2 + sigma * sigma)
     return eps.reshape(x.shape)
 )JIT";
+const std::string gauss_source = "\ndef forward(self, x, t):" + gauss_body;
 
 // The same network, refusing any input but [B, 1, 2, 2] (what --shape 1,2,2 must give it).
-const char* const shaped_source = R"JIT(
+const std::string shaped_source = R"JIT(
 def forward(self, x, t):
     assert x.dim() == 4 and x.size(1) == 1 and x.size(2) == 2 and x.size(3) == 2, "not [B, 1, 2, 2]"
-    assert t.dim() == 1 and t.size(0) == x.size(0), "t is not [B]"
-    xf = x.reshape([x.size(0), -1])
-    tt = t.reshape([-1, 1])
-    log_alpha = -0.25 * tt * tt * (20.0 - 0.1) - 0.5 * tt * 0.1
-    alpha = torch.exp(log_alpha)
-    sigma = torch.sqrt(-torch.expm1(2.0 * log_alpha))
-    mu = self.mu.to(x.dtype)
-    s2 = self.s2.to(x.dtype)
-    eps = sigma * (xf - alpha * mu) / (alpha * alpha * s2 + sigma * sigma)
-    return eps.reshape(x.shape)
-)JIT";
+    assert t.dim() == 1 and t.size(0) == x.size(0), "t is not [B]")JIT" + gauss_body;
 
 // A module from `source` with the buffers mu and s2 (float64), saved to the scratch directory.
 std::string save_module(const scratch& s, const std::string& name, const std::string& source) {

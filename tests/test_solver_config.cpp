@@ -195,6 +195,14 @@ TEST_CASE("with_solver builds the solver a name describes", "[config]") {
     CHECK(run("rk:heun2").first == direct(deis::rk_solver<deis::tableau::heun2>(sch, grid)));
     CHECK(run("rk:heun2").second == 12);
     CHECK(run("ipndm").second == 6);
+    CHECK(deis::calls_per_step(deis::parse_solver_config("rk:heun2")) == 2);
+    CHECK(deis::calls_per_step(deis::parse_solver_config("rk:rk4")) == 4);
+    CHECK(deis::calls_per_step(deis::parse_solver_config("tab3+data+corrector")) == 1);
+    CHECK(deis::calls_per_step(deis::parse_solver_config("recommended")) == 1);
+    deis::solver_config unknown;
+    unknown.kind = deis::solver_kind::runge_kutta;
+    unknown.tableau = "rk5";
+    CHECK_THROWS_AS(deis::calls_per_step(unknown), std::invalid_argument);
     // resolve: recommended keeps the configuration's run options
     deis::solver_config rec = deis::parse_solver_config("recommended");
     rec.multistep.output = deis::model_output::x0;

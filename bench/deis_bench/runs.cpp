@@ -20,8 +20,7 @@ std::vector<solver_spec> solver_table(const std::string& case_name) {
             s.config = deis::parse_solver_config("recommended"), s.calibrated = true;
         else
             s.config = deis::parse_solver_config(name);
-        if (s.config.kind == deis::solver_kind::runge_kutta)
-            s.stages = deis::with_tableau(s.config.tableau, [](auto t) { return int(decltype(t)::stages); });
+        s.stages = deis::calls_per_step(s.config);
         table.push_back(std::move(s));
     }
     return table;

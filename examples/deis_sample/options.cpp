@@ -206,7 +206,7 @@ void validate(options& o, const given& g) {
     // Options that do not apply to the chosen schedule, grid or method (--beta-* without
     // vp-linear, --sigma-* without ve, --grid-power with log-rho, --tableau without rk) are
     // ignored, so that a harness may pass one fixed set of options to every configuration;
-    // a --tableau name is still checked.
+    // a --tableau name is still checked (configure_solver).
     if (o.schedule == "vp-linear") {
         require_finite("--beta-min", o.beta_min);
         require_finite("--beta-max", o.beta_max);
@@ -249,11 +249,6 @@ void validate(options& o, const given& g) {
             usage_error("--grid-power = " + num(o.grid_power) + " must lie in [" + num(min_grid_power) + ", " +
                         num(max_grid_power) + "]");
     }
-
-    // a --tableau name is checked even when the method is not rk (see above)
-    if (!deis::detail::is_tableau_name(o.tableau))
-        usage_error("--tableau = " + o.tableau +
-                    " is not a known tableau (euler, heun2, midpoint2, kutta3, ral3, heun3, vdh3, ssprk3, rk4)");
 }
 
 // --eta, --sde, --seed, --progress: stochastic sampling and run control.
@@ -313,9 +308,9 @@ std::string as_flags(const std::string& fault) {
 // of the configuration is reported in one message. The legacy fields (method, order, predict,
 // corrector, clock, eta, sde, tableau) are then set from it.
 void configure_solver(options& o, const spelled& f) {
-    if (o.method == "rk" && !deis::detail::is_tableau_name(o.tableau))
-        usage_error("--tableau = " + o.tableau +
-                    " is not a known tableau (euler, heun2, midpoint2, kutta3, ral3, heun3, vdh3, ssprk3, rk4)");
+    // a --tableau name is checked even when the method is not rk (see validate)
+    if (!deis::detail::is_tableau_name(o.tableau))
+        usage_error("--tableau = " + o.tableau + " is not a known tableau (" + deis::detail::tableau_list() + ")");
     if (f.order && o.order < 0) usage_error("--order = " + std::to_string(o.order) + " must be >= 0");
     const std::string name = o.method == "rk" ? "rk:" + o.tableau : o.method;
     deis::solver_config c;

@@ -33,10 +33,7 @@ int sample_with(const std::string& name, int nfe, const deis::vp_linear& schedul
                 const tensor_network& net, torch::Tensor& x) {
     const std::string what = name + " at NFE " + std::to_string(nfe);
     const deis::solver_config config = deis::parse_solver_config(name);
-    const int stages = config.kind == deis::solver_kind::runge_kutta
-                           ? deis::with_tableau(config.tableau, [](auto t) { return int(decltype(t)::stages); })
-                           : 1;
-    const int steps = nfe / stages;
+    const int steps = nfe / deis::calls_per_step(config);
     if (steps < 1) throw std::runtime_error(what + ": below one step");
     return deis::with_solver(config, schedule, deis::power_t_grid(schedule, steps, 1.0, t_end, 2.0),
                              [&](const auto& solver) {

@@ -80,12 +80,6 @@ inline std::string shortest_double(double v) {
     return format_double(v);
 }
 
-inline bool is_tableau_name(const std::string& name) {
-    for (const char* n : tableau_names())
-        if (name == n) return true;
-    return false;
-}
-
 // A decimal integer of one or more digits, in [lo, hi].
 inline bool parse_small_int(std::string_view s, int lo, int hi, int& out) {
     if (s.empty() || s.size() > 6) return false;
@@ -121,11 +115,8 @@ inline void parse_base(std::string_view base, solver_config& c, std::vector<std:
     if (base.substr(0, 3) == "rk:") {
         c.kind = solver_kind::runge_kutta;
         c.tableau = std::string(base.substr(3));
-        if (!is_tableau_name(c.tableau)) {
-            std::string known;
-            for (const char* n : tableau_names()) known += std::string(known.empty() ? "" : ", ") + n;
-            faults.push_back("tableau \"" + c.tableau + "\" is not a built-in tableau (known: " + known + ")");
-        }
+        if (!is_tableau_name(c.tableau))
+            faults.push_back("tableau \"" + c.tableau + "\" is not a built-in tableau (known: " + tableau_list() + ")");
         return;
     }
     static const std::pair<const char*, multistep_method> methods[] = {{"ddim", multistep_method::ddim},
@@ -283,9 +274,12 @@ inline multistep_options parse_multistep(std::string_view name) {
     return c.multistep;
 }
 
-/// Whether a and b name the same solver (the fields of the grammar; method compared after
-/// resolve_defaults, so an unset method equals the one it resolves to).
-inline bool same_name(const solver_config& a, const solver_config& b) { return to_string(a) == to_string(b); }
+/// Network calls per step of the solver c names: the tableau's stages for a Runge-Kutta
+/// configuration, 1 otherwise. Throws std::invalid_argument for an unknown tableau.
+inline int calls_per_step(const solver_config& c) {
+    if (c.kind != solver_kind::runge_kutta) return 1;
+    return with_tableau(c.tableau, [](auto t) { return int(decltype(t)::stages); });
+}
 
 /// The multistep options c stands for on this schedule and grid: c.multistep for a multistep
 /// configuration; recommended_options(schedule, grid) with c.multistep's output, seed,

@@ -140,6 +140,22 @@ inline const std::array<const char*, 9>& tableau_names() {
     return names;
 }
 
+namespace detail {
+/// Whether `name` is one of tableau_names().
+inline bool is_tableau_name(const std::string& name) {
+    for (const char* n : tableau_names())
+        if (name == n) return true;
+    return false;
+}
+
+/// tableau_names() as "euler, heun2, ..." (for messages).
+inline std::string tableau_list() {
+    std::string known;
+    for (const char* n : tableau_names()) known += std::string(known.empty() ? "" : ", ") + n;
+    return known;
+}
+}  // namespace detail
+
 /// Calls f(T{}) with T the built-in tableau called `name` (one of tableau_names()) and
 /// returns what it returns; f must return the same type for every tableau (a generic lambda
 /// usually does). Throws std::invalid_argument naming the unknown name and listing the
@@ -155,9 +171,8 @@ decltype(auto) with_tableau(const std::string& name, F&& f) {
     if (name == tableau::vdh3::name) return f(tableau::vdh3{});
     if (name == tableau::ssprk3::name) return f(tableau::ssprk3{});
     if (name == tableau::rk4::name) return f(tableau::rk4{});
-    std::string known;
-    for (const char* n : tableau_names()) known += std::string(known.empty() ? "" : ", ") + n;
-    detail::fail("with_tableau", "name", "\"" + name + "\"", "is not a built-in tableau (known: " + known + ")");
+    detail::fail("with_tableau", "name", "\"" + name + "\"",
+                 "is not a built-in tableau (known: " + detail::tableau_list() + ")");
 }
 
 namespace detail {

@@ -59,6 +59,10 @@ struct rk_options {
     /// Integrate from data to noise (an inversion): the grid runs upwards (check_grid with
     /// direction::inversion).
     bool invert = false;
+    /// A step that ends at sigma = 0 takes one Euler step (the tableau's first stage only,
+    /// one network call) instead of the tableau, as the Heun sampler of Karras et al. does:
+    /// the other stages would call the network at sigma = 0.
+    bool final_euler = false;
 };
 
 /// One row of an rk_solver's coefficient table: step k from t_from to t_to, in x-space.

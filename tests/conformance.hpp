@@ -23,6 +23,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "catch.hpp"
@@ -279,6 +280,110 @@ void bad_input_is_rejected_untouched() {
     }
 }
 
+// Drives a run of `solver` on x with a stepper, calling net at input() and time(), each
+// output copied in (advance(out)) or written into the stepper's buffer (advance()). Records
+// the call times and, when x0s is given, each call's data prediction.
+template <class B, class Solver, class S, class Net>
+int step_through(const Solver& solver, S& x, Net& net, bool zero_copy, std::vector<double>& times,
+                 std::vector<Eigen::MatrixXd>* x0s = nullptr) {
+    deis::stepper st(solver, x);
+    auto out = make<B>(B::read(x));
+    auto x0 = make<B>(B::read(x));
+    while (!st.done()) {
+        times.push_back(st.time());
+        if (zero_copy) {
+            net(st.input(), st.time(), st.output());
+            REQUIRE(st.advance() == deis::status::success);
+            continue;
+        }
+        net(st.input(), st.time(), out.state());
+        if (x0s) {
+            st.data_prediction(out.state(), x0.state());
+            x0s->push_back(B::read(x0.state()));
+        }
+        REQUIRE(st.advance(out.state()) == deis::status::success);
+    }
+    return st.nfe();
+}
+
+// The stepper makes sample()'s calls and leaves its samples, bit for bit: every configuration
+// of the suite, a stochastic one (the same noise), and a Heun run ending at sigma = 0.
+template <class B>
+void the_stepper_equals_sample() {
+    using R = typename B::reference_scalar;
+    const problem p;
+    std::vector<config> all = configurations();
+    if constexpr (std::is_invocable_v<deis::gaussian_noise&, typename B::state_type&, int>)
+        all.push_back({"ddim+eta=0.5", deis::parse_multistep("ddim+eta=0.5"), ""});
+    for (const config& c : all) {
+        for (bool zero_copy : {false, true}) {
+            CAPTURE(B::name, c.name, zero_copy);
+            auto net = B::network(output_net<R>{&p, c.multistep.output});
+            std::vector<double> sample_times, step_times;
+            auto logging = [&](const auto& x, double t, auto& out) {
+                sample_times.push_back(t);
+                net(x, t, out);
+            };
+            auto a = make<B>(p.x_T), b = make<B>(p.x_T);
+            auto compare = [&](const auto& solver) {
+                const deis::sample_result r = solver.sample(logging, a.state());
+                REQUIRE(r.ok());
+                CHECK(step_through<B>(solver, b.state(), net, zero_copy, step_times) == r.nfe);
+            };
+            if (!c.tableau.empty()) {
+                deis::with_tableau(c.tableau, [&](auto tab) {
+                    compare(deis::rk_solver<decltype(tab)>(p.schedule, p.grid, deis::rk_options{c.multistep.output}));
+                });
+            } else {
+                compare(deis::multistep_solver(p.schedule, p.grid, c.multistep));
+            }
+            CHECK(step_times == sample_times);
+            CHECK(B::read(b.state()) == B::read(a.state()));
+        }
+    }
+}
+
+// The stepper's data_prediction of each call is the observer's preview of sample().
+template <class B>
+void the_steppers_preview_is_the_observers() {
+    using S = typename B::state_type;
+    using R = typename B::reference_scalar;
+    const problem p;
+    for (const config& c : configurations()) {
+        CAPTURE(B::name, c.name);
+        auto net = B::network(output_net<R>{&p, c.multistep.output});
+        std::vector<Eigen::MatrixXd> seen;
+        auto h = make<B>(p.x_T), x0 = make<B>(p.x_T);
+        auto obs = [&](const deis::step_info<S>& info) {
+            info.data_prediction(x0.state());
+            seen.push_back(B::read(x0.state()));
+        };
+        REQUIRE(run(p, c, net, h.state(), obs).ok());
+        std::vector<Eigen::MatrixXd> previews;
+        std::vector<double> times;
+        auto b = make<B>(p.x_T);
+        auto solve = [&](const auto& solver) { step_through<B>(solver, b.state(), net, false, times, &previews); };
+        if (!c.tableau.empty())
+            deis::with_tableau(c.tableau, [&](auto tab) {
+                solve(deis::rk_solver<decltype(tab)>(p.schedule, p.grid, deis::rk_options{c.multistep.output}));
+            });
+        else
+            solve(deis::multistep_solver(p.schedule, p.grid, c.multistep));
+        // the observer sees each step's first call; a Runge-Kutta step makes `stages` calls
+        const std::size_t per_step = previews.size() / seen.size();
+        REQUIRE(previews.size() == per_step * seen.size());
+        // The same two products, added in the other order: equal up to one rounding. With the
+        // corrector, sample() forms the corrected state for its observer, a path whose states
+        // differ from the stepper's (and sample()'s without observer) by round-off: 100 ulps.
+        const bool corrector = c.multistep.corrector;
+        const double tol = (corrector ? 100 : 4) * std::numeric_limits<R>::epsilon();
+        for (std::size_t k = 0; k < seen.size(); ++k) {
+            CAPTURE(k, (previews[k * per_step] - seen[k]).cwiseAbs().maxCoeff());
+            CHECK(agrees(previews[k * per_step], seen[k], tol));
+        }
+    }
+}
+
 /// The whole suite for one backend.
 template <class B>
 void run_all() {
@@ -290,6 +395,8 @@ void run_all() {
     SECTION("the workspace is reusable after an exception") { a_workspace_is_reusable_after_a_failure<B>(); }
     SECTION("an observer sees every step and can cancel") { an_observer_sees_every_step_and_can_cancel<B>(); }
     SECTION("bad input is rejected before anything is touched") { bad_input_is_rejected_untouched<B>(); }
+    SECTION("the stepper equals sample(), bit for bit") { the_stepper_equals_sample<B>(); }
+    SECTION("the stepper's preview is the observer's") { the_steppers_preview_is_the_observers<B>(); }
 }
 
 }  // namespace deis_conformance

@@ -18,6 +18,8 @@
 #include "deis/recommended.hpp"
 #include "deis/rk.hpp"
 #include "deis/solver_config.hpp"
+#include "deis/stepper.hpp"
+#include "deis/denoiser.hpp"
 #include "deis/tableau.hpp"
 #include "deis/guidance.hpp"
 // Models from diffusers (deis/diffusers.hpp): the timesteps and img2img always; the reader

@@ -260,7 +260,29 @@ private:
     int noise_index() const { return predicted_index() + (any_corrector_ ? 1 : 0); }
     int scratch_index() const { return noise_index() + (stochastic_ ? 1 : 0); }
 
-    // The run and the parts of its loop (deis/detail/multistep_run.hpp).
+    // The run and the parts of its loop (deis/detail/multistep_run.hpp), shared by sample()
+    // and stepper.
+    template <class, class, class>
+    friend class stepper;
+    // The buffers of a run: hist[j] holds the prediction j steps old (newest first); the
+    // uncorrected state, the noise and the scratch when the run needs them.
+    template <class S>
+    struct run_buffers {
+        std::array<S*, detail::max_nodes + 1> hist{};
+        S *predicted = nullptr, *z = nullptr, *scratch = nullptr;
+        S* fresh(int history) const { return hist[std::size_t(history - 1)]; }  // the next call's output
+    };
+    template <class S, class W>
+    run_buffers<S> take_buffers(workspace<W>& ws) const;
+    // Whether the call at grid[k] is made at the predicted state of a corrected step k - 1.
+    bool after_correction(int k) const { return k > 0 && table_[std::size_t(k) - 1].corrector_order >= 0; }
+    // The state the call at grid[k] is made at: x, or the predicted state after a corrected step.
+    template <class S>
+    const S& call_input(int k, const S& x, const run_buffers<S>& b) const;
+    // After the call at grid[k] wrote its converted output into b.fresh(): thresholding, the
+    // history, the observer and the predictor of step k. False when the observer stopped the run.
+    template <class S, class Observer, class Noise>
+    bool after_call(int k, S& x, run_buffers<S>& b, Observer& observer, Noise& noise, sample_result& r) const;
     template <class Network, class S, class W, class Observer, class Noise>
     sample_result run(Network& net, S& x, workspace<W>& ws, Observer& observer, Noise& noise) const;
     // The checks of sample()'s arguments that are the multistep solver's own.

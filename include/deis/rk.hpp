@@ -20,7 +20,8 @@
 // grid[k+1] exactly; every other stage at schedule.t_from_rho(rho_k + c_i h). A run calls
 // the network `stages` times a step, also when a stage falls on the end of a step (there is
 // no first-same-as-last reuse), so nfe() = stages * steps; the last step's c_i = 1 stages
-// call the network at grid.back() = t_end.
+// call the network at grid.back() = t_end. With rk_options::final_euler a step that ends at
+// sigma = 0 is one Euler step instead (one call).
 //
 // The tableaux (the Tableau concept, the built-in ones, with_tableau) are in deis/tableau.hpp.
 #pragma once
@@ -78,6 +79,8 @@ struct rk_step {
     std::array<std::array<double, Stages>, Stages> stage_c{};  ///< alpha_i h a_ij
     double x_coef = 0.0;                                       ///< alpha_{k+1} / alpha_k
     std::array<double, Stages> b_c{};                          ///< alpha_{k+1} h b_j
+    /// One Euler step (rk_options::final_euler at sigma = 0): stage 0 only, b_c = {alpha_{k+1} h}.
+    bool euler = false;
 };
 
 /// rhoRK-DEIS with the explicit Runge-Kutta tableau `Tableau` (see the Tableau concept in
@@ -122,8 +125,9 @@ public:
     /// The grid, t_max first (t_start first with `invert`).
     const std::vector<double>& grid() const { return grid_; }
     int steps() const { return int(grid_.size()) - 1; }
-    /// Network calls a complete run makes: stages per step.
-    int nfe() const { return stages * steps(); }
+    /// Network calls a complete run makes: stages per step (one for an Euler step, see
+    /// rk_options::final_euler).
+    int nfe() const { return nfe_; }
     /// The coefficient table, one row per step.
     const std::vector<step_type>& table() const { return table_; }
     static const char* name() { return Tableau::name; }
@@ -161,7 +165,8 @@ private:
         detail::check_noise_form("rk_solver", grid_, alpha);  // rhoRK is a noise-prediction form
         table_.assign(std::size_t(n), step_type{});
         conv_.assign(std::size_t(n) * std::size_t(stages), detail::conversion{});
-        preview_.assign(std::size_t(n), detail::conversion{});
+        preview_.assign(std::size_t(n) * std::size_t(stages), detail::conversion{});
+        nfe_ = 0;
         for (int k = 0; k < n; ++k) {
             const auto ku = std::size_t(k);
             step_type& row = table_[ku];
@@ -176,9 +181,11 @@ private:
                              "multistep solver with data prediction");
             row.h = rho1 - rho0;
             row.x_coef = alpha1 / alpha0;
-            preview_[ku] = {1.0 / alpha0, -sch.sigma(row.t_from) / alpha0};
+            row.euler = opt_.final_euler && sch.sigma(row.t_to) == 0.0;
+            const int calls = row.euler ? 1 : stages;
+            nfe_ += calls;
             const double lo = std::min(row.t_from, row.t_to), hi = std::max(row.t_from, row.t_to);
-            for (int i = 0; i < stages; ++i) {
+            for (int i = 0; i < calls; ++i) {
                 const auto iu = std::size_t(i);
                 const double c = Tableau::c[i];
                 double t = c == 0.0 ? row.t_from : c == 1.0 ? row.t_to : sch.t_from_rho(rho0 + c * row.h);
@@ -196,7 +203,8 @@ private:
                 row.stage_t[iu] = t;
                 row.stage_x_coef[iu] = alpha / alpha0;
                 for (int j = 0; j < i; ++j) row.stage_c[iu][std::size_t(j)] = alpha * row.h * Tableau::a[i][j];
-                row.b_c[iu] = alpha1 * row.h * Tableau::b[i];
+                row.b_c[iu] = alpha1 * row.h * (row.euler ? 1.0 : Tableau::b[i]);
+                preview_[ku * std::size_t(stages) + iu] = {1.0 / alpha, -sigma / alpha};
                 const auto [ad, sd] = detail::schedule_derivatives(sch, t);
                 if (opt_.output == model_output::velocity && !std::isfinite(ad * sd + 1.0))
                     detail::fail("rk_solver", "output", "velocity",
@@ -212,6 +220,9 @@ private:
             }
         }
     }
+
+    template <class, class, class>
+    friend class stepper;
 
     template <int I, class Network, class S, class W, class Observer>
     bool run_stage(Network& net, S& x, workspace<W>& ws, const std::array<const S*, stages>& eps, int k,
@@ -236,11 +247,26 @@ private:
         state_ops<S>::combine(out, a, x, c.data(), h.data(), m);
     }
 
+    // The state of stage I of a step starting at x.
+    template <int I, class S>
+    static void form_stage(S& stage, const S& x, const step_type& row, const std::array<const S*, stages>& eps) {
+        combine_row<I>(stage, row.stage_x_coef[I], x, row.stage_c[I].data(), eps);
+    }
+    // The end of the step: x = x_coef x + sum_j b_c[j] eps_j (the Euler step: eps_0 only).
+    template <class S>
+    static void finish_step(S& x, const step_type& row, const std::array<const S*, stages>& eps) {
+        if (row.euler)
+            state_ops<S>::combine(x, row.x_coef, x, row.b_c.data(), eps.data(), 1);
+        else
+            combine_row<stages>(x, row.x_coef, x, row.b_c.data(), eps);
+    }
+
     rk_options opt_;
+    int nfe_ = 0;
     std::vector<double> grid_;
     std::vector<step_type> table_;
     std::vector<detail::conversion> conv_;     // per network call: step k, stage i at k * stages + i
-    std::vector<detail::conversion> preview_;  // per step: x0 = px x + po eps at grid[k]
+    std::vector<detail::conversion> preview_;  // per network call: x0 = px x + po eps, as conv_
 };
 
 template <class Tableau>
@@ -251,7 +277,7 @@ bool rk_solver<Tableau>::run_stage(Network& net, S& x, workspace<W>& ws, const s
     const S* in = &x;  // stage 0 is the state at the start of the step (c_0 = 0)
     if constexpr (I > 0) {
         S& stage = ws.buffer(stages);
-        combine_row<I>(stage, row.stage_x_coef[I], x, row.stage_c[I].data(), eps);
+        form_stage<I>(stage, x, row, eps);
         in = &stage;
     }
     const double t = row.stage_t[I];
@@ -265,7 +291,7 @@ bool rk_solver<Tableau>::run_stage(Network& net, S& x, workspace<W>& ws, const s
     }
     if constexpr (I == 0 && detail::has_observer<Observer>) {
         // x0 = (x - sigma eps) / alpha at the step's start
-        const detail::conversion& p = preview_[std::size_t(k)];
+        const detail::conversion& p = preview_[std::size_t(k) * std::size_t(stages)];
         step_info<S> info(x, x, out, p.px, p.po);
         info.step = k;
         info.steps = steps();
@@ -285,9 +311,13 @@ template <class Network, class S, class W, class Observer, std::size_t... I>
 bool rk_solver<Tableau>::run_step(Network& net, S& x, workspace<W>& ws, const std::array<const S*, stages>& eps,
                                   int k, Observer& observer, sample_result& r, std::index_sequence<I...>) const {
     // the stages in order, stopping at the first failed call
-    if (!(run_stage<int(I)>(net, x, ws, eps, k, observer, r) && ...)) return false;
     const step_type& row = table_[std::size_t(k)];
-    combine_row<stages>(x, row.x_coef, x, row.b_c.data(), eps);
+    if (row.euler) {
+        if (!run_stage<0>(net, x, ws, eps, k, observer, r)) return false;
+    } else if (!(run_stage<int(I)>(net, x, ws, eps, k, observer, r) && ...)) {
+        return false;
+    }
+    finish_step(x, row, eps);
     return true;
 }
 

@@ -312,3 +312,39 @@ TEMPLATE_TEST_CASE("the guidance adaptors allocate nothing per call", "[nomalloc
     // both adaptors form w c + (1 - w) u with the same roundings: the runs agree bit for bit
     CHECK((x - y).cwiseAbs().maxCoeff() == Scalar(0));
 }
+
+TEMPLATE_TEST_CASE("a stepper allocates nothing after its construction", "[nomalloc][stepper]", float, double) {
+    using Scalar = TestType;
+    using S = deis::state<Scalar>;
+    const deis::vp_linear schedule{};
+    const auto grid = deis::power_t_grid(schedule, 10, 1.0, 1e-3);
+    auto drive = [](auto& st, elementwise_net& net, S& out, S& x0, bool zero_copy) {
+        while (!st.done()) {
+            if (zero_copy) {
+                net(st.input(), st.time(), st.output());
+                REQUIRE(st.advance() == deis::status::success);
+            } else {
+                net(st.input(), st.time(), out);
+                st.data_prediction(out, x0);
+                REQUIRE(st.advance(out) == deis::status::success);
+            }
+        }
+    };
+    for (const char* name : {"tab3+data+corrector", "rhoab3", "ipndm3", "ddim+eta=1", "tab2+sde", "rk:heun2", "rk:rk4"}) {
+        for (bool zero_copy : {false, true}) {
+            CAPTURE(name, zero_copy);
+            deis::with_solver(deis::parse_solver_config(name), schedule, grid, [&](const auto& solver) {
+                S x = S::Constant(3, 7, Scalar(0.5)), out = x, x0 = x;
+                elementwise_net net;
+                deis::stepper st(solver, x);
+                {
+                    no_malloc_scope forbid;
+                    REQUIRE_NOTHROW(drive(st, net, out, x0, zero_copy));
+                }
+                CHECK(st.nfe() == solver.nfe());
+                CHECK_FALSE(net.malloc_ever_allowed);
+                CHECK(x.allFinite());
+            });
+        }
+    }
+}

@@ -17,6 +17,15 @@ void restore_layout(S& out, const S& like) {
     if constexpr (std::is_same_v<typename state_ops<S>::buffer, S>) out = state_ops<S>::like(like);
 }
 
+// The network's output `out` at x converted in place to the predicted quantity.
+template <class S>
+void convert(S& out, const S& x, const conversion& conv) {
+    if (!conv.identity()) {
+        const S* in = &x;
+        state_ops<S>::combine(out, conv.po, out, &conv.px, &in, 1);
+    }
+}
+
 // One network call at (x, t) into `out`, converted to the predicted quantity. Returns the
 // status of the call; counts it in r.nfe.
 template <class Network, class S>
@@ -29,10 +38,7 @@ status evaluate(Network& net, const S& x, double t, S& out, const conversion& co
         return status::bad_output_shape;
     }
     if (!ops::all_finite(out)) return status::non_finite_output;
-    if (!conv.identity()) {
-        const S* in = &x;
-        ops::combine(out, conv.po, out, &conv.px, &in, 1);
-    }
+    convert(out, x, conv);
     return status::success;
 }
 

@@ -26,53 +26,71 @@ sample_result multistep_solver::sample(Network&& net, S& x, workspace<W>& ws, Ob
     return run(net, x, ws, observer, noise);
 }
 
+template <class S, class W>
+multistep_solver::run_buffers<S> multistep_solver::take_buffers(workspace<W>& ws) const {
+    run_buffers<S> b;
+    for (int j = 0; j < history_; ++j) b.hist[std::size_t(j)] = &ws.buffer(j);
+    if (any_corrector_) b.predicted = &ws.buffer(predicted_index());
+    if (stochastic_) b.z = &ws.buffer(noise_index());
+    if (opt_.threshold.enabled()) b.scratch = &ws.buffer(scratch_index());
+    return b;
+}
+
 template <class Network, class S, class W, class Observer, class Noise>
 sample_result multistep_solver::run(Network& net, S& x, workspace<W>& ws, Observer& observer, Noise& noise) const {
-    using ops = state_ops<S>;
-    const int nh = history_;
-    // hist[j] is the buffer holding the prediction j steps old (newest first)
-    std::array<S*, detail::max_nodes + 1> hist{};
-    S *predicted = nullptr, *z = nullptr, *scratch = nullptr;
+    run_buffers<S> b;
     auto check = [&] {
         check_run<Noise, S>();
-        for (int j = 0; j < nh; ++j) hist[std::size_t(j)] = &ws.buffer(j);
-        if (any_corrector_) predicted = &ws.buffer(predicted_index());
-        if (stochastic_) z = &ws.buffer(noise_index());
-        if (opt_.threshold.enabled()) scratch = &ws.buffer(scratch_index());
+        b = take_buffers<S>(ws);
     };
     auto step = [&](int k, sample_result& r) {
-        const auto ku = std::size_t(k);
-        // the call at grid[k], at x or at the state the predictor of step k - 1 wrote; the
-        // oldest buffer is free: step k - 1's predictor has used it, and its corrector and
-        // step k's predictor need at most the nh - 1 newest old predictions
-        const bool corrected = k > 0 && table_[ku - 1].corrector_order >= 0;
-        const S& in = corrected ? *predicted : x;
-        S* const fresh = hist[std::size_t(nh - 1)];
-        const status st = call(net, k, in, *fresh, corrected ? &x : nullptr, r);
+        // the call at grid[k], at x or at the state the predictor of step k - 1 wrote, into
+        // the oldest history buffer
+        const bool corrected = after_correction(k);
+        const status st = call(net, k, call_input(k, x, b), *b.fresh(history_), corrected ? &x : nullptr, r);
         if (st != status::success) return stopped(r, st, k);
-        if constexpr (detail::has_threshold<S>::value) {
-            if (opt_.threshold.enabled())
-                ops::threshold(*fresh, *scratch, opt_.threshold.percentile, opt_.threshold.max_value);
-        }
-        (void)scratch;
-        for (int j = nh - 1; j > 0; --j) hist[std::size_t(j)] = hist[std::size_t(j - 1)];
-        hist[0] = fresh;
-
-        // x holds the state at grid[k] unless step k - 1 was corrected: then it is the
-        // predicted state corrected, which is formed only for an observer
-        bool formed = !corrected;
-        if constexpr (detail::has_observer<Observer>) {
-            if (corrected) {
-                const combination& e = correction_[ku - 1];
-                ops::combine(x, 1.0, *predicted, e.f.data(), hist.data(), e.terms);
-                formed = true;
-            }
-            if (!observe(observer, k, x, in, *hist[0], r)) return stopped(r, status::cancelled, k);
-        }
-        predict(k, x, predicted, z, hist, formed, noise);
-        return true;
+        return after_call(k, x, b, observer, noise, r);
     };
     return detail::run_steps("multistep_solver::sample", *this, x, ws, check, step);
+}
+
+template <class S>
+const S& multistep_solver::call_input(int k, const S& x, const run_buffers<S>& b) const {
+    return after_correction(k) ? *b.predicted : x;
+}
+
+template <class S, class Observer, class Noise>
+bool multistep_solver::after_call(int k, S& x, run_buffers<S>& b, Observer& observer, Noise& noise,
+                                  sample_result& r) const {
+    using ops = state_ops<S>;
+    const int nh = history_;
+    auto& hist = b.hist;
+    const bool corrected = after_correction(k);
+    const S& in = call_input(k, x, b);
+    // the oldest buffer is free when the call is made: step k - 1's predictor has used it,
+    // and its corrector and step k's predictor need at most the nh - 1 newest old predictions
+    S* const fresh = b.fresh(nh);
+    if constexpr (detail::has_threshold<S>::value) {
+        if (opt_.threshold.enabled()) ops::threshold(*fresh, *b.scratch, opt_.threshold.percentile, opt_.threshold.max_value);
+    }
+    for (int j = nh - 1; j > 0; --j) hist[std::size_t(j)] = hist[std::size_t(j - 1)];
+    hist[0] = fresh;
+
+    // x holds the state at grid[k] unless step k - 1 was corrected: then it is the
+    // predicted state corrected, which is formed only for an observer
+    bool formed = !corrected;
+    if constexpr (detail::has_observer<Observer>) {
+        if (corrected) {
+            const combination& e = correction_[std::size_t(k) - 1];
+            ops::combine(x, 1.0, *b.predicted, e.f.data(), hist.data(), e.terms);
+            formed = true;
+        }
+        if (!observe(observer, k, x, in, *hist[0], r)) return stopped(r, status::cancelled, k);
+    }
+    (void)observer;
+    (void)in;
+    predict(k, x, b.predicted, b.z, hist, formed, noise);
+    return true;
 }
 
 template <class Noise, class S>

@@ -144,6 +144,8 @@ public:
     stepper(const multistep_solver& solver, S& x, workspace<W>& ws, Noise noise = Noise{})
         : stepper(solver, x, &ws, std::move(noise), 0) {}
 
+    /// The stage of the next call: 0, one call per step (as for Runge-Kutta steppers).
+    int stage() const { return 0; }
     /// The state the next network call is made at (valid while not done()).
     const S& input() const { return solver_->call_input(this->step_, *this->x_, b_); }
     /// The time of the next call: grid()[step()].

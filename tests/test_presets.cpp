@@ -700,3 +700,43 @@ TEST_CASE("presets: euler builds exactly DDIM's table", "[presets][euler]") {
             check(deis::vp_linear{}, presets_test::vp_grid(7));
     }
 }
+
+TEST_CASE("presets: on VE, tAB is the exact-integral counterpart of DPM-Solver++ and DEIS", "[presets][ve]") {
+    // On ve, t is affine in log sigma = -lambda, so tAB's Lagrange polynomial in t is one in
+    // lambda (or log rho): tab1+data integrates DPM-Solver++(2M)'s linear x0 exactly (diffusers'
+    // solver_type "heun"), tab2+data is 3M with twice its D2 (FIELD.md 5.2), and tab1, tab2 are
+    // diffusers' DEIS of order 2, 3.
+    const deis::ve ve;
+    const std::vector<double> grid = deis::power_t_grid(ve, 16, 1.0, 0.0, 1.0);
+    const deis::multistep_solver tab1d(ve, grid, deis::parse_multistep("tab1+data"));
+    const deis::multistep_solver tab2d(ve, grid, deis::parse_multistep("tab2+data"));
+    const deis::multistep_solver tab1(ve, grid, deis::parse_multistep("tab1"));
+    const deis::multistep_solver tab2(ve, grid, deis::parse_multistep("tab2"));
+    const deis::multistep_solver deis2(ve, grid, deis::parse_multistep("deis"));
+    const deis::multistep_solver deis3(ve, grid, deis::parse_multistep("deis+order=3"));
+    const auto lam = [&](std::size_t i) { return presets_test::lambda_of(ve, grid[i]); };
+    for (std::size_t k = 2; k + 1 < grid.size(); ++k) {
+        CAPTURE(k);
+        const double a = ve.alpha(grid[k + 1]);
+        const double h = lam(k + 1) - lam(k), r0 = (lam(k) - lam(k - 1)) / h, r1 = (lam(k - 1) - lam(k - 2)) / h;
+        const double phi1 = std::expm1(-h), phi2 = phi1 / h + 1.0, phi3 = phi2 / h - 0.5;
+        // 2M, heun form: - a phi1 m0 + a phi2 (m0 - m1) / r0
+        const auto& row1 = tab1d.table()[k];
+        // tAB's weights come from quadrature (~1e-14) and are extrapolation weights of size ~2
+        CHECK(row1.c[0] == Approx(-a * phi1 + a * phi2 / r0).epsilon(1e-12));
+        CHECK(row1.c[1] == Approx(-a * phi2 / r0).epsilon(1e-12));
+        // 3M with 2 D2: - a phi1 m0 + a phi2 D1 - 2 a phi3 D2
+        const double q = r0 / (r0 + r1), a3 = 2.0 * a * phi3 / (r0 + r1);
+        const double e0 = -a * phi1 + a * phi2 * (1 + q) / r0 - a3 / r0;
+        const double e1 = a * phi2 * (-1.0 / r0 - q * (1.0 / r0 + 1.0 / r1)) + a3 * (1.0 / r0 + 1.0 / r1);
+        const double e2 = a * phi2 * q / r1 - a3 / r1;
+        const auto& row2 = tab2d.table()[k];
+        CHECK(row2.c[0] == Approx(e0).epsilon(1e-12));
+        CHECK(row2.c[1] == Approx(e1).epsilon(1e-12));
+        CHECK(row2.c[2] == Approx(e2).epsilon(1e-12));
+        for (int j = 0; j < 3; ++j) {
+            if (j < 2) CHECK(tab1.table()[k].c[std::size_t(j)] == Approx(deis2.table()[k].c[std::size_t(j)]).epsilon(1e-12));
+            CHECK(tab2.table()[k].c[std::size_t(j)] == Approx(deis3.table()[k].c[std::size_t(j)]).epsilon(1e-12));
+        }
+    }
+}

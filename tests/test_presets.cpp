@@ -16,6 +16,7 @@
 #include "catch.hpp"
 #include "deis/deis.hpp"
 #include "deis/research/gmm.hpp"
+#include "support.hpp"
 
 namespace presets_test {
 
@@ -23,16 +24,7 @@ using mat = Eigen::MatrixXd;
 // A model: the prediction (x0 or eps) at x and t.
 using model_fn = std::function<mat(const mat&, double)>;
 
-// The message of the std::invalid_argument f() throws ("" when none).
-template <class F>
-std::string refusal(F&& f) {
-    try {
-        f();
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return "";
-}
+using deis_test::refusal;
 
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
@@ -59,24 +51,26 @@ double lambda_of(const Schedule& s, double t) {
     return std::log(s.alpha(t)) - std::log(s.sigma(t));
 }
 
-// The exact x0 or eps of the mixture as a model of the references.
+// The exact x0 (data) or eps of the mixture as a model of the references.
 template <class Schedule>
-model_fn x0_model(const Schedule& s) {
+model_fn mixture_model(const Schedule& s, bool data) {
     const deis::gaussian_mixture mix = mixture();
-    return [mix, s](const mat& x, double t) {
+    return [mix, s, data](const mat& x, double t) {
         deis::state<double> out;
-        mix.x0(deis::state<double>(x), s.alpha(t), s.sigma(t), out);
+        if (data)
+            mix.x0(deis::state<double>(x), s.alpha(t), s.sigma(t), out);
+        else
+            mix.eps(deis::state<double>(x), s.alpha(t), s.sigma(t), out);
         return mat(out);
     };
 }
 template <class Schedule>
+model_fn x0_model(const Schedule& s) {
+    return mixture_model(s, true);
+}
+template <class Schedule>
 model_fn eps_model(const Schedule& s) {
-    const deis::gaussian_mixture mix = mixture();
-    return [mix, s](const mat& x, double t) {
-        deis::state<double> out;
-        mix.eps(deis::state<double>(x), s.alpha(t), s.sigma(t), out);
-        return mat(out);
-    };
+    return mixture_model(s, false);
 }
 
 // ---- DPM-Solver++ (LuChengTHU/dpm-solver, multistep, data prediction, solver_type "dpmsolver")

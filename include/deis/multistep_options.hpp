@@ -75,7 +75,9 @@ struct multistep_options {
     /// Unset: DDIM when eta > 0, tAB otherwise.
     std::optional<multistep_method> method;
     /// Maximum order r (r + 1 history points), 0..3. -1 picks the method's default:
-    /// 3, 2 with sde (which accepts 0..2), or 0 for DDIM (which accepts only 0).
+    /// 3, 2 with sde (which accepts 0..2), or 0 for DDIM (which accepts only 0). The presets:
+    /// dpmpp 1 or 2 (default 1), unipc_bh1/bh2 and deis_logrho 0..2 (default 2, 2, 1), euler 0;
+    /// their steps take their published orders, not min(k, order) (docs/presets.md).
     int order = -1;
     /// Step k uses order min(k, order): the warm start needs no extra network call.
     /// The last `final_steps` steps use order min(k, order, final_order); final_order in 0..3

@@ -607,6 +607,46 @@ TEST_CASE("deis-sample: defaults equal their explicit values", "[cli]") {
 }
 
 
+TEST_CASE("deis-sample: the presets by name, and --order as their published order", "[cli][presets]") {
+    scratch s;
+    inputs in(s);
+    const args_t b = set(in.base(), "--steps", "6");
+    for (const char* m : {"dpmpp_2m", "dpmpp_3m", "uni_pc", "uni_pc_bh2", "deis", "euler", "heun"}) {
+        CAPTURE(m);
+        require_success(s.run(set(set(b, "--method", m), "--out", s.out_path("m.csv"))), std::string(m) == "heun" ? 12 : 6);
+    }
+    // --order P is order=P for uni_pc, uni_pc_bh2 and deis; euler is ddim
+    for (const auto& [flags, name] : std::vector<std::pair<args_t, std::string>>{
+             {{"--method", "uni_pc", "--order", "2"}, "uni_pc+order=2"},
+             {{"--method", "uni_pc_bh2", "--order", "1"}, "uni_pc_bh2+order=1"},
+             {{"--method", "deis", "--order", "3"}, "deis+order=3"},
+             {{"--method", "dpmpp_3m", "--order", "3"}, "dpmpp_3m"},
+             {{"--method", "euler"}, "ddim"}}) {
+        CAPTURE(name);
+        args_t flagged = set(b, "--out", s.out_path("f.csv"));
+        for (std::size_t i = 0; i < flags.size(); i += 2) flagged = set(flagged, flags[i], flags[i + 1]);
+        require_success(s.run(flagged), 6);
+        require_success(s.run(set(set(b, "--method", name), "--out", s.out_path("n.csv"))), 6);
+        CHECK(read(s.out_path("f.csv")) == read(s.out_path("n.csv")));
+    }
+    for (const auto& [flags, mention] : std::vector<std::pair<args_t, std::string>>{
+             {{"--method", "dpmpp_2m", "--order", "3"}, "--order = 3 contradicts --method dpmpp_2m (published order 2)"},
+             {{"--method", "uni_pc", "--order", "4"}, "--order = 4 must lie in 1..3 (the published order)"},
+             {{"--method", "deis+order=2", "--order", "3"}, "--order = 3 contradicts the order of --method deis+order=2"},
+             {{"--method", "uni_pc", "--corrector"}, "--corrector = true does not apply to the preset uni_pc"},
+             {{"--method", "dpmpp_2m", "--predict", "noise"}, "does not apply to the preset dpmpp_2m"}}) {
+        CAPTURE(mention);
+        args_t flagged = set(b, "--out", s.out_path("x.csv"));
+        for (std::size_t i = 0; i < flags.size(); i += 2)
+            flagged = flags[i] == "--corrector" ? add(flagged, {"--corrector"}) : set(flagged, flags[i], flags[i + 1]);
+        const cli_result r = s.run(flagged);
+        CHECK(r.code == exit_usage);
+        CHECK(count_lines(r.err) == 1);
+        CHECK(r.err.find(mention) != std::string::npos);
+        CHECK_FALSE(fs::exists(s.out_path("x.csv")));
+    }
+}
+
 TEST_CASE("deis-sample: --method recommended is deis::recommended_options for the grid", "[cli]") {
     scratch s;
     inputs in(s);

@@ -32,6 +32,8 @@ const char* method_name(deis::multistep_method m) {
             return "rhoab";
         case deis::multistep_method::ipndm:
             return "ipndm";
+        default:  // the presets
+            break;
     }
     return "?";
 }

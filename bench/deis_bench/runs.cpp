@@ -14,9 +14,7 @@ std::vector<solver_spec> solver_table(const std::string& case_name) {
     for (const solver_row& r : rows) {
         solver_spec s{r.name, r.family, {}, 1, false};
         const std::string name = r.name;
-        if (name == "euler")
-            s.config = deis::parse_solver_config("ddim+data");
-        else if (name == "recommended+calibrated")
+        if (name == "recommended+calibrated")
             s.config = deis::parse_solver_config("recommended"), s.calibrated = true;
         else
             s.config = deis::parse_solver_config(name);

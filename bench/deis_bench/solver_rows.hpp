@@ -8,8 +8,12 @@
 namespace deis_bench {
 
 // One row: its name and the panel of the plots it belongs to. The configuration is
-// deis::parse_solver_config(name), except for the aliases "euler" (ddim+data, on flow matching)
-// and "recommended+calibrated" (recommended, on a calibrated grid).
+// deis::parse_solver_config(name), except for the alias "recommended+calibrated" (recommended,
+// on a calibrated grid). The presets (docs/presets.md) come last, each in the panel of its
+// kind: "euler" (on flow matching first, the baseline, where it runs as DDIM in the data form),
+// dpmpp_2m, dpmpp_3m, uni_pc, uni_pc_bh2 (data prediction), deis (noise prediction), heun (rk).
+// A row the library rejects on a case (noise prediction or rk from pure noise, uni_pc's B(h) = h
+// there) is listed as not run.
 struct solver_row {
     const char* name;
     const char* family;
@@ -51,8 +55,15 @@ inline std::vector<solver_row> solver_rows(const std::string& case_name) {
         {"rk:heun2", "rk"},
         {"rk:kutta3", "rk"},
         {"rk:rk4", "rk"},
+        {"dpmpp_2m", "data"},
+        {"dpmpp_3m", "data"},
+        {"uni_pc", "data"},
+        {"uni_pc_bh2", "data"},
+        {"deis", "multistep"},
+        {"heun", "rk"},
     };
     rows.insert(rows.end(), common.begin(), common.end());
+    if (case_name != "flow") rows.push_back({"euler", "multistep"});
     return rows;
 }
 

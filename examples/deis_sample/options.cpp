@@ -346,7 +346,23 @@ void configure_solver(options& o, const spelled& f) {
                 faults.push_back(std::string(flag) +
                                  " does not apply to --method recommended: it follows from the schedule and the grid");
     } else {
-        if (f.order) {
+        if (f.order && m.method && deis::is_preset(*m.method)) {
+            // a preset's --order is the published order p (the library's order is p - 1)
+            const deis::multistep_method pm = *m.method;
+            if (pm == deis::multistep_method::dpmpp || pm == deis::multistep_method::euler) {
+                const int published = pm == deis::multistep_method::euler ? 1 : m.order + 1;
+                if (o.order != published)
+                    faults.push_back("--order = " + std::to_string(o.order) + " contradicts --method " + name +
+                                     " (published order " + std::to_string(published) + ")");
+            } else if (o.order < 1 || o.order > 3) {
+                faults.push_back("--order = " + std::to_string(o.order) + " must lie in 1..3 (the published order) for --method " +
+                                 name);
+            } else {
+                if (m.order != -1 && m.order != o.order - 1)
+                    faults.push_back("--order = " + std::to_string(o.order) + " contradicts the order of --method " + name);
+                m.order = o.order - 1;
+            }
+        } else if (f.order) {
             if (m.order != -1 && m.order != o.order)
                 faults.push_back("--order = " + std::to_string(o.order) + " contradicts the order of --method " + name);
             m.order = o.order;
@@ -429,8 +445,10 @@ bool parse_command_line(int argc, char** argv, options& o) {
         "to rho(t-end)), ays-sd15, ays-sdxl (with --steps); replaces --grid");
     required.push_back(app.add_option("--method", o.method,
                                       "(required) Solver: a configuration name (docs/solvers.md), e.g. tab3+data+corrector, "
-                                      "rhoab2+data, ddim, ipndm, rk:heun2, recommended; rk with --tableau"));
-    auto* o_order = add_number(app, "--order", o.order, "Order [default: ddim 0, tab/rhoab/ipndm 3, rk the tableau's]");
+                                      "rhoab2+data, ddim, ipndm, rk:heun2, recommended, or a preset (docs/presets.md): dpmpp_2m, "
+                                      "dpmpp_3m, uni_pc, uni_pc_bh2, deis, euler, heun; rk with --tableau"));
+    auto* o_order = add_number(app, "--order", o.order, "Order [default: ddim 0, tab/rhoab/ipndm 3, rk the tableau's]; for uni_pc, uni_pc_bh2 "
+                            "and deis the published order 1..3 [default 3, 3, 2]");
     auto* o_tab =
         app.add_option("--tableau", o.tableau,
                        "rk only [default: rk4]: euler, heun2, midpoint2, kutta3, ral3, heun3, vdh3, ssprk3, rk4");

@@ -53,7 +53,10 @@ deis::multistep_options solver_options(const options& o, const Schedule& sch, co
                                        const solver_context& c) {
     deis::solver_config config = o.config;
     deis::multistep_options& m = config.multistep;
-    if (config.kind == deis::solver_kind::multistep && !m.predict && c.data_by_default) m.predict = deis::prediction::data;
+    // (a preset computes in its own prediction)
+    if (config.kind == deis::solver_kind::multistep && !m.predict && c.data_by_default &&
+        !(m.method && deis::is_preset(*m.method)))
+        m.predict = deis::prediction::data;
     m.output = c.output;
     m.invert = c.invert;
     try {
@@ -63,9 +66,10 @@ deis::multistep_options solver_options(const options& o, const Schedule& sch, co
     }
 }
 
-/// The options of the Runge-Kutta solver (--method rk, --tableau chooses the solver's type).
-deis::rk_options rk_solver_options(const solver_context& c) {
-    deis::rk_options ro;
+/// The options of the Runge-Kutta solver (--method rk, --tableau chooses the solver's type;
+/// --method heun is heun2 with final_euler).
+deis::rk_options rk_solver_options(const options& o, const solver_context& c) {
+    deis::rk_options ro = o.config.rk;
     ro.output = c.output;
     ro.invert = c.invert;
     return ro;
@@ -170,7 +174,7 @@ void run_with(const options& o, const model& m, const deis::scheduler_config* co
                 using tableau = decltype(tab);
                 control.calls_per_step = tableau::stages;
                 const deis::rk_solver<tableau> solver = make_solver(
-                    o, [&] { return deis::rk_solver<tableau>(setup_sch, std::move(solver_grid), rk_solver_options(ctx)); });
+                    o, [&] { return deis::rk_solver<tableau>(setup_sch, std::move(solver_grid), rk_solver_options(o, ctx)); });
                 if (o.print_grid) print_grid(call_times(solver, dim), m.discrete ? m.timesteps : std::nullopt);
                 deis::rk_workspace<deis::state<Scalar>> ws(solver, x);
                 r = solver.sample(net, x, ws, control.observer);

@@ -61,6 +61,7 @@
 #include "deis/detail/lagrange.hpp"
 #include "deis/detail/multistep_coefficients.hpp"
 #include "deis/detail/notify.hpp"
+#include "deis/detail/preset_coefficients.hpp"
 #include "deis/detail/schedule_traits.hpp"
 #include "deis/detail/state_of.hpp"
 #include "deis/detail/step_checks.hpp"
@@ -161,33 +162,45 @@ private:
         detail::node_conversions(sch, grid_, nv, opt_.output, data_, conv_, preview_);
 
         table_.assign(std::size_t(steps()), step_coefficients{});
-        if (opt_.corrector) {
+        if (opt_.corrector || detail::is_unipc(*opt_.method)) {
             after_corrector_.assign(std::size_t(steps()), combination{});
             correction_.assign(std::size_t(steps()), combination{});
         }
         history_ = 1;
         any_corrector_ = false;
-        for (int k = 0; k < steps(); ++k) build_row(k, nv, var_of);
+        // log(alpha/sigma) at the nodes, for the presets that step in it
+        const std::vector<double> lambda = detail::is_lambda_preset(*opt_.method) ? detail::log_snr(nv)
+                                                                                   : std::vector<double>{};
+        for (int k = 0; k < steps(); ++k) build_row(k, nv, var_of, lambda);
         check_table(nv.alpha);
     }
 
     // The ends of the time range: pure noise (alpha = 0), where only data prediction starts
-    // (DDIM runs in the data form there), and the ends an inversion cannot start or reach.
-    // Sets the form the run computes in.
+    // (DDIM and Euler run in the data form there), and the ends an inversion cannot start or
+    // reach. Sets the form the run computes in.
     void check_ends(const detail::multistep_nodes& nv) {
         const char* where = "multistep_solver";
+        const bool ddim = opt_.method == multistep_method::ddim || opt_.method == multistep_method::euler;
         if (nv.alpha.front() == 0.0 && !opt_.invert) {
-            if (opt_.method == multistep_method::ddim) data_ = true;  // the same method in the data form
-            if (opt_.predict == prediction::noise && opt_.method != multistep_method::ddim)
+            if (ddim) data_ = true;  // the same method in the data form
+            if (opt_.predict == prediction::noise && !ddim)
                 detail::fail(where, "grid[0]", grid_[0],
-                             "has alpha = 0 (pure noise, rho infinite): noise prediction cannot start there; use "
-                             "predict = prediction::data (or DDIM)");
+                             is_preset(*opt_.method)
+                                 ? "has alpha = 0 (pure noise, rho infinite): the preset " +
+                                       preset_name(*opt_.method, opt_.order) +
+                                       " is noise prediction and cannot start there; use a data-prediction "
+                                       "preset (dpmpp_2m, dpmpp_3m, uni_pc_bh2, euler)"
+                                 : std::string("has alpha = 0 (pure noise, rho infinite): noise prediction cannot "
+                                               "start there; use predict = prediction::data (or DDIM)"));
             if (opt_.method == multistep_method::rhoab)
                 detail::fail(where, "grid[0]", grid_[0],
                              "has alpha = 0 (rho infinite): rhoAB's polynomial in rho cannot start there; use tab");
+            if (opt_.method == multistep_method::unipc_bh1)
+                detail::fail(where, "grid[0]", grid_[0],
+                             "has alpha = 0 (lambda = -inf): the corrector of uni_pc (B(h) = h) is infinite on "
+                             "the first step; use uni_pc_bh2 (B(h) = e^h - 1)");
         }
-        if (opt_.invert && nv.alpha.back() == 0.0 && opt_.predict == prediction::noise &&
-            opt_.method != multistep_method::ddim)
+        if (opt_.invert && nv.alpha.back() == 0.0 && opt_.predict == prediction::noise && !ddim)
             detail::fail(where, "grid.back()", grid_.back(),
                          "has alpha = 0: noise prediction cannot integrate to rho = inf; use prediction::data");
         if (opt_.invert && nv.sigma.front() == 0.0 && (data_ || opt_.predict == prediction::data))
@@ -197,10 +210,10 @@ private:
     }
 
     // Row k of the table: x_coef and the order, then the weights of the method (one kind of
-    // row each, deis/detail/multistep_coefficients.hpp), and with the corrector its weights
-    // and the combinations that apply it.
+    // row each, deis/detail/multistep_coefficients.hpp and preset_coefficients.hpp), and with
+    // a corrector its weights and the combinations that apply it.
     template <class Var>
-    void build_row(int k, const detail::multistep_nodes& nv, const Var& var_of) {
+    void build_row(int k, const detail::multistep_nodes& nv, const Var& var_of, const std::vector<double>& lambda) {
         const int n = steps();
         const auto ku = std::size_t(k);
         const bool data = data_;
@@ -215,8 +228,12 @@ private:
                          "has x_coef = " + detail::format_double(row.x_coef) + " (from t = " +
                              detail::format_double(row.t_from) + "): the " + (data ? "data" : "noise") +
                              " prediction form cannot start there");
+        const bool preset = detail::is_lambda_preset(*opt_.method), unipc = detail::is_unipc(*opt_.method);
         int r = std::min(k, opt_.order);
-        if (k >= n - opt_.final_steps) r = std::min(r, opt_.final_order);
+        if (preset)
+            r = detail::preset_order(*opt_.method, opt_.order + 1, k, n, nv.sigma[ku + 1] == 0.0) - 1;
+        else if (k >= n - opt_.final_steps)
+            r = std::min(r, opt_.final_order);
         row.order = r;
         history_ = std::max(history_, r + 1);
 
@@ -227,13 +244,16 @@ private:
         }
         if (opt_.eta > 0.0) return detail::ddim_eta_row(row, nv, ku, opt_.eta);
         if (opt_.sde) return detail::sde_row(row, nv, ku, r, to_clean, var_of);
-        detail::predictor_row(row, nv, ku, r, to_clean, scale, var_of);
+        if (preset)
+            detail::preset_row(row, *opt_.method, k, n, nv, lambda);
+        else
+            detail::predictor_row(row, nv, ku, r, to_clean, scale, var_of);
         if (k > 0 && table_[ku - 1].corrector_order >= 0) {
             after_corrector_[ku] = detail::after_correction(correction_[ku - 1], row);
             history_ = std::max(history_, after_corrector_[ku].terms);
         }
-        if (opt_.corrector && k < n - 1) {
-            detail::corrector_row(row, nv, ku, r, scale, var_of);
+        if ((opt_.corrector || unipc) && k < n - 1) {
+            if (opt_.corrector) detail::corrector_row(row, nv, ku, r, scale, var_of);
             correction_[ku] = detail::correction_of(row);
             history_ = std::max(history_, correction_[ku].terms);
             any_corrector_ = true;

@@ -19,8 +19,28 @@ enum class multistep_method {
     ddim,   ///< DDIM: the order-0 exponential integrator (one history point)
     tab,    ///< tAB-DEIS: Lagrange extrapolation in t, orders 0-3
     rhoab,  ///< rhoAB-DEIS: Lagrange extrapolation in rho (with either prediction)
-    ipndm   ///< iPNDM: the DDIM coefficient times the classical Adams-Bashforth weights
+    ipndm,  ///< iPNDM: the DDIM coefficient times the classical Adams-Bashforth weights
+    // The presets: published samplers step for step (docs/presets.md); `order` is the degree
+    // r of the extrapolation, the published order p = r + 1.
+    dpmpp,        ///< DPM-Solver++ (data prediction): order 1 = 2M, 2 = 3M
+    unipc_bh1,    ///< UniPC with B(h) = h (data prediction): order 0..2 (UniPC-1..3, default 2)
+    unipc_bh2,    ///< UniPC with B(h) = e^h - 1 (data prediction): order 0..2 (default 2)
+    deis_logrho,  ///< diffusers' DEIS, Lagrange in log rho (noise prediction): order 0..2 (default 1)
+    euler         ///< Euler in (x/alpha, sigma/alpha): DDIM's rows and forms under its own name
 };
+
+/// Whether m is one of the presets (dpmpp, unipc_bh1, unipc_bh2, deis_logrho, euler).
+inline bool is_preset(multistep_method m) {
+    return int(m) > int(multistep_method::ipndm) && int(m) <= int(multistep_method::euler);
+}
+
+/// The prediction a preset computes with: data for DPM-Solver++ and UniPC, noise for DEIS and
+/// Euler (Euler, as DDIM, runs in the data form from alpha = 0).
+inline prediction preset_prediction(multistep_method m) {
+    return m == multistep_method::dpmpp || m == multistep_method::unipc_bh1 || m == multistep_method::unipc_bh2
+               ? prediction::data
+               : prediction::noise;
+}
 
 /// The variable of tAB's Lagrange polynomial (multistep_method::tab only).
 enum class tab_clock {
@@ -55,7 +75,9 @@ struct multistep_options {
     /// Unset: DDIM when eta > 0, tAB otherwise.
     std::optional<multistep_method> method;
     /// Maximum order r (r + 1 history points), 0..3. -1 picks the method's default:
-    /// 3, 2 with sde (which accepts 0..2), or 0 for DDIM (which accepts only 0).
+    /// 3, 2 with sde (which accepts 0..2), or 0 for DDIM (which accepts only 0). The presets:
+    /// dpmpp 1 or 2 (default 1), unipc_bh1/bh2 and deis_logrho 0..2 (default 2, 2, 1), euler 0;
+    /// their steps take their published orders, not min(k, order) (docs/presets.md).
     int order = -1;
     /// Step k uses order min(k, order): the warm start needs no extra network call.
     /// The last `final_steps` steps use order min(k, order, final_order); final_order in 0..3
@@ -97,10 +119,68 @@ struct multistep_options {
 /// multistep_options. The other fields are unchanged. Checks nothing.
 inline multistep_options resolve_defaults(multistep_options o) {
     if (!o.method) o.method = o.eta > 0.0 ? multistep_method::ddim : multistep_method::tab;
-    if (!o.predict) o.predict = o.sde || o.threshold.enabled() ? prediction::data : prediction::noise;
-    if (o.order == -1) o.order = *o.method == multistep_method::ddim ? 0 : o.sde ? 2 : 3;
+    const multistep_method m = *o.method;
+    if (!o.predict)
+        o.predict = is_preset(m)                          ? preset_prediction(m)
+                    : o.sde || o.threshold.enabled()      ? prediction::data
+                                                          : prediction::noise;
+    if (o.order == -1) {
+        if (is_preset(m))
+            o.order = m == multistep_method::unipc_bh1 || m == multistep_method::unipc_bh2 ? 2
+                      : m == multistep_method::euler                                      ? 0
+                                                                                          : 1;
+        else
+            o.order = m == multistep_method::ddim ? 0 : o.sde ? 2 : 3;
+    }
     return o;
 }
+
+/// The name of a preset's method with its order: "dpmpp_2m", "dpmpp_3m", "uni_pc",
+/// "uni_pc_bh2", "deis", "euler" (the base of its configuration name, see solver_config.hpp).
+inline std::string preset_name(multistep_method m, int order) {
+    switch (m) {
+        case multistep_method::dpmpp: return order == 2 ? "dpmpp_3m" : "dpmpp_2m";
+        case multistep_method::unipc_bh1: return "uni_pc";
+        case multistep_method::unipc_bh2: return "uni_pc_bh2";
+        case multistep_method::deis_logrho: return "deis";
+        case multistep_method::euler: return "euler";
+        default: return "?";
+    }
+}
+
+namespace detail {
+// The faults of a preset's options (resolved): its order range, and every field that would
+// change the published method.
+template <class Fault>
+void preset_faults(const multistep_options& o, Fault& fault) {
+    const multistep_method m = *o.method;
+    const std::string name = preset_name(m, o.order);
+    const std::string as_is = "does not apply to the preset " + name + ", which reproduces the published method";
+    const std::string order = std::to_string(o.order);
+    if (m == multistep_method::dpmpp && (o.order < 1 || o.order > 2))
+        fault("order", order, "must be 1 (dpmpp_2m) or 2 (dpmpp_3m) for dpmpp");
+    if ((m == multistep_method::unipc_bh1 || m == multistep_method::unipc_bh2 ||
+         m == multistep_method::deis_logrho) &&
+        (o.order < 0 || o.order > 2))
+        fault("order", order, "must lie in 0..2 (published order 1..3) for " + name);
+    if (m == multistep_method::euler && o.order != 0) fault("order", order, "must be 0 for euler");
+    const prediction form = preset_prediction(m);
+    if (o.predict != form)
+        fault("predict", form == prediction::data ? "prediction::noise" : "prediction::data",
+              "does not apply to the preset " + name + ": it is " +
+                  (form == prediction::data ? "data" : "noise") + " prediction as published");
+    if (o.corrector)
+        fault("corrector", "true",
+              as_is + (m == multistep_method::unipc_bh1 || m == multistep_method::unipc_bh2
+                           ? " (its own corrector is part of it)"
+                           : ""));
+    if (o.final_steps != 0) fault("final_steps", std::to_string(o.final_steps), as_is + "'s final orders");
+    if (o.sde) fault("sde", "true", as_is);
+    if (o.eta != 0.0) fault("eta", format_double(o.eta), as_is);
+    if (o.invert && m != multistep_method::euler)
+        fault("invert", "true", "is not available for the preset " + name + " (it samples, from noise to data)");
+}
+}  // namespace detail
 
 /// Every fault of the options (after resolve_defaults), one sentence each, as
 /// "order = 3 must be 0 for DDIM"; empty when they are valid. The solver joins them into the
@@ -113,10 +193,12 @@ inline std::vector<std::string> multistep_faults(const multistep_options& option
     };
     const auto num = [](double v) { return detail::format_double(v); };
     const bool ddim = o.method == multistep_method::ddim, ipndm = o.method == multistep_method::ipndm;
-    if (int(*o.method) < 0 || int(*o.method) > int(multistep_method::ipndm))
+    if (int(*o.method) < 0 || int(*o.method) > int(multistep_method::euler))
         fault("method", std::to_string(int(*o.method)), "is not a multistep_method");
     if (ddim && o.order != 0) fault("order", std::to_string(o.order), "must be 0 for DDIM");
-    if (o.order < 0 || o.order > (o.sde ? 2 : 3))
+    const bool preset = is_preset(*o.method);
+    if (preset) detail::preset_faults(o, fault);
+    if (!preset && (o.order < 0 || o.order > (o.sde ? 2 : 3)))
         fault("order", std::to_string(o.order), o.sde ? "must lie in 0..2 with sde" : "must lie in 0..3");
     if (o.final_steps < 0) fault("final_steps", std::to_string(o.final_steps), "must be >= 0");
     if (o.final_steps > 0 && (o.final_order < 0 || o.final_order > 3))
@@ -125,13 +207,13 @@ inline std::vector<std::string> multistep_faults(const multistep_options& option
     if (o.clock != tab_clock::schedule && o.method != multistep_method::tab)
         fault("clock", "vp_linear", "is tAB's polynomial variable: it needs method tab");
     if (!(o.eta >= 0.0 && o.eta <= 1.0)) fault("eta", num(o.eta), "must lie in [0, 1]");
-    if (o.eta > 0.0 && !ddim) fault("eta", num(o.eta), "applies to DDIM only (use sde for the others)");
-    if (o.sde) {
+    if (o.eta > 0.0 && !ddim && !preset) fault("eta", num(o.eta), "applies to DDIM only (use sde for the others)");
+    if (o.sde && !preset) {
         if (o.predict != prediction::data) fault("sde", "true", "needs predict = prediction::data");
         if (ipndm) fault("sde", "true", "is available for tab, rhoab and ddim, not iPNDM");
         if (o.eta > 0.0) fault("eta", num(o.eta), "and sde exclude each other");
     }
-    const bool stochastic = o.sde || o.eta > 0.0;
+    const bool stochastic = !preset && (o.sde || o.eta > 0.0);
     if (stochastic && o.corrector)
         fault("corrector", "true", "is not available with stochastic sampling (eta > 0 or sde)");
     if (stochastic && o.invert) fault("invert", "true", "is for the deterministic solvers (eta = 0, no sde)");

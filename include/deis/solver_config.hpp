@@ -6,8 +6,11 @@
 //
 //     name     = base { "+" modifier }
 //     base     = "ddim" | ("tab" | "rhoab" | "ipndm") [order] | "rk:" tableau | "recommended"
+//              | preset
+//     preset   = "dpmpp_2m" | "dpmpp_3m" | "uni_pc" | "uni_pc_bh2" | "deis" | "euler" | "heun"
 //     order    = "0" | "1" | "2" | "3"           (absent: the method's default, see multistep_options)
-//     modifier = "data" | "noise"                (predict; absent: the default)
+//     modifier = "order=" ("1" | "2" | "3")      (uni_pc, uni_pc_bh2, deis: the published order p)
+//              | "data" | "noise"                (predict; absent: the default)
 //              | "clock=vp"                      (tab_clock::vp_linear)
 //              | "corrector"
 //              | "sde"
@@ -15,10 +18,20 @@
 //              | "final=" steps ":" order        (final_steps, final_order)
 //
 // e.g. "tab3+data+corrector", "rhoab2+data", "ddim+eta=1", "tab2+sde", "rk:heun2",
-// "recommended". to_string writes the modifiers in the order of the list. A tableau is one
-// of tableau_names(); "rk:" and "recommended" take no modifier. The fields that are not part
-// of a name (model output, seed, thresholding, inversion) are left at their defaults by the
-// parser and ignored by to_string and by operator==.
+// "recommended", "dpmpp_2m", "uni_pc_bh2+order=2". to_string writes the modifiers in the order
+// of the list. A tableau is one of tableau_names(); "rk:" and "recommended" take no modifier.
+// The fields that are not part of a name (model output, seed, thresholding, inversion) are left
+// at their defaults by the parser and ignored by to_string and by operator==.
+//
+// The presets reproduce published samplers step for step (docs/presets.md): dpmpp_2m and
+// dpmpp_3m are multistep_method::dpmpp of order 1 and 2; uni_pc and uni_pc_bh2 are unipc_bh1 and
+// unipc_bh2, published order p = 3 unless "order=p" says otherwise (the library's order is
+// p - 1); deis is deis_logrho, p = 2 by default; euler is multistep_method::euler (DDIM's steps);
+// "ipndm" without a digit is iPNDM of order 3 (the published fourth-order iPNDM) with noise
+// prediction. heun is the Runge-Kutta configuration {tableau "heun2", rk.final_euler = true}
+// (Karras et al.'s Heun: an Euler step onto sigma = 0); "rk:heun2" is the same without
+// final_euler. A preset takes no modifier that would change the published method (see
+// multistep_faults): "+data" on a data-prediction preset is accepted, it changes nothing.
 //
 // "recommended" stands for deis::recommended_options, which depends on the schedule and the
 // grid: resolve() (or with_solver) computes it there.
@@ -57,13 +70,19 @@ struct solver_config {
     rk_options rk{};
 };
 
-/// The base of a multistep method's name: "ddim", "tab", "rhoab" or "ipndm".
+/// The base of a multistep method's name: "ddim", "tab", "rhoab" or "ipndm"; for the presets
+/// "dpmpp", "uni_pc", "uni_pc_bh2", "deis" or "euler" (preset_name adds dpmpp's order).
 inline const char* to_string(multistep_method m) {
     switch (m) {
         case multistep_method::ddim: return "ddim";
         case multistep_method::tab: return "tab";
         case multistep_method::rhoab: return "rhoab";
         case multistep_method::ipndm: return "ipndm";
+        case multistep_method::dpmpp: return "dpmpp";
+        case multistep_method::unipc_bh1: return "uni_pc";
+        case multistep_method::unipc_bh2: return "uni_pc_bh2";
+        case multistep_method::deis_logrho: return "deis";
+        case multistep_method::euler: return "euler";
     }
     return "?";
 }
@@ -112,6 +131,22 @@ inline void parse_base(std::string_view base, solver_config& c, std::vector<std:
         c.kind = solver_kind::recommended;
         return;
     }
+    if (base == "heun") {
+        c.kind = solver_kind::runge_kutta;
+        c.tableau = "heun2";
+        c.rk.final_euler = true;
+        return;
+    }
+    static const std::pair<const char*, multistep_method> presets[] = {
+        {"dpmpp_2m", multistep_method::dpmpp},        {"dpmpp_3m", multistep_method::dpmpp},
+        {"uni_pc", multistep_method::unipc_bh1},      {"uni_pc_bh2", multistep_method::unipc_bh2},
+        {"deis", multistep_method::deis_logrho},      {"euler", multistep_method::euler}};
+    for (const auto& [word, method] : presets)
+        if (base == word) {
+            c.multistep.method = method;
+            if (method == multistep_method::dpmpp) c.multistep.order = base == "dpmpp_3m" ? 2 : 1;
+            return;
+        }
     if (base.substr(0, 3) == "rk:") {
         c.kind = solver_kind::runge_kutta;
         c.tableau = std::string(base.substr(3));
@@ -134,7 +169,8 @@ inline void parse_base(std::string_view base, solver_config& c, std::vector<std:
         return;
     }
     faults.push_back("\"" + std::string(base) +
-                     "\" is not a solver (known: ddim, tab[0-3], rhoab[0-3], ipndm[0-3], rk:TABLEAU, recommended)");
+                     "\" is not a solver (known: ddim, tab[0-3], rhoab[0-3], ipndm[0-3], rk:TABLEAU, recommended, "
+                     "dpmpp_2m, dpmpp_3m, uni_pc, uni_pc_bh2, deis, euler, heun)");
 }
 
 // One modifier into c.multistep; `seen` collects the keys given so far.
@@ -165,6 +201,17 @@ inline void parse_modifier(std::string_view m, solver_config& c, std::vector<std
     } else if (key == "eta") {
         if (!parse_decimal(value, o.eta))
             faults.push_back("modifier \"" + std::string(m) + "\": eta must be a finite decimal number");
+    } else if (key == "order") {
+        const std::optional<multistep_method> method = o.method;
+        int p = 0;
+        if (!method || !(is_unipc(*method) || *method == multistep_method::deis_logrho))
+            faults.push_back("modifier \"" + std::string(m) +
+                             "\" applies to uni_pc, uni_pc_bh2 and deis only (the others spell their order in "
+                             "the name)");
+        else if (!parse_small_int(value, 1, 3, p))
+            faults.push_back("modifier \"" + std::string(m) + "\": the published order must be 1, 2 or 3");
+        else
+            o.order = p - 1;
     } else if (key == "final") {
         const std::size_t colon = value.find(':');
         if (colon == std::string_view::npos || !parse_small_int(value.substr(0, colon), 0, 1000000, o.final_steps) ||
@@ -172,7 +219,7 @@ inline void parse_modifier(std::string_view m, solver_config& c, std::vector<std
             faults.push_back("modifier \"" + std::string(m) + "\" must read final=STEPS:ORDER (decimal integers)");
     } else {
         faults.push_back("\"" + std::string(m) +
-                         "\" is not a modifier (known: data, noise, clock=vp, corrector, sde, eta=X, final=S:O)");
+                         "\" is not a modifier (known: order=P, data, noise, clock=vp, corrector, sde, eta=X, final=S:O)");
     }
 }
 
@@ -193,6 +240,8 @@ inline std::vector<std::string> solver_config_faults(const solver_config& c) {
         case solver_kind::runge_kutta:
             if (!detail::is_tableau_name(c.tableau))
                 f.push_back("tableau \"" + c.tableau + "\" is not a built-in tableau");
+            if (c.rk.final_euler && c.tableau != "heun2")
+                f.push_back("rk.final_euler = true is named only with tableau heun2 (\"heun\"), not " + c.tableau);
             if (named_fields)
                 f.push_back("a Runge-Kutta solver takes none of the multistep options (method, order, predict, "
                             "clock, corrector, eta, sde, final)");
@@ -231,7 +280,9 @@ inline solver_config parse_solver_config(std::string_view name) {
             detail::parse_base(part, c, faults);
         else if (c.kind != solver_kind::multistep)
             faults.push_back("\"" + std::string(part) + "\": " +
-                             (c.kind == solver_kind::recommended ? "recommended" : "rk:" + c.tableau) +
+                             (c.kind == solver_kind::recommended ? "recommended"
+                              : c.rk.final_euler                 ? std::string("heun")
+                                                                 : "rk:" + c.tableau) +
                              " takes no modifier");
         else
             detail::parse_modifier(part, c, seen, faults);
@@ -249,11 +300,17 @@ inline solver_config parse_solver_config(std::string_view name) {
 /// The name of c in the grammar above (its canonical spelling). Does not validate c.
 inline std::string to_string(const solver_config& c) {
     if (c.kind == solver_kind::recommended) return "recommended";
-    if (c.kind == solver_kind::runge_kutta) return "rk:" + c.tableau;
+    if (c.kind == solver_kind::runge_kutta) return c.rk.final_euler && c.tableau == "heun2" ? "heun" : "rk:" + c.tableau;
     const multistep_options& o = c.multistep;
     // an unset method is written as the one resolve_defaults picks
-    std::string s = to_string(o.method.value_or(resolve_defaults(o).method.value()));
-    if (o.order != -1) s += std::to_string(o.order);
+    const multistep_method method = o.method.value_or(resolve_defaults(o).method.value());
+    std::string s = to_string(method);
+    if (method == multistep_method::dpmpp)
+        s += "_" + std::to_string(o.order == -1 ? 2 : o.order + 1) + "m";  // dpmpp_2m, dpmpp_3m
+    else if (is_preset(method) && o.order != -1 && method != multistep_method::euler)
+        s += "+order=" + std::to_string(o.order + 1);
+    else if (o.order != -1 && !(method == multistep_method::euler && o.order == 0))
+        s += std::to_string(o.order);
     if (o.predict) s += *o.predict == prediction::data ? "+data" : "+noise";
     if (o.clock == tab_clock::vp_linear) s += "+clock=vp";
     if (o.corrector) s += "+corrector";
@@ -270,7 +327,7 @@ inline multistep_options parse_multistep(std::string_view name) {
     const solver_config c = parse_solver_config(name);
     if (c.kind != solver_kind::multistep)
         detail::fail("parse_multistep", "name", "\"" + std::string(name) + "\"",
-                     "is not a multistep method (ddim, tab, rhoab, ipndm with modifiers)");
+                     "is not a multistep method (ddim, tab, rhoab, ipndm with modifiers, or a multistep preset)");
     return c.multistep;
 }
 

@@ -81,6 +81,24 @@ TEST_CASE("stepper: input, time, step and the counts follow the run", "[stepper]
     CHECK(st.time() == p.grid.back());
 }
 
+TEST_CASE("stepper: data_prediction at every Runge-Kutta stage is the output's x0 there", "[stepper]") {
+    const ring p;
+    const deis::rk_solver<deis::tableau::rk4> solver(p.schedule, p.grid);
+    mat x = p.x_T, out(x.rows(), x.cols()), x0 = out;
+    deis::stepper st(solver, x);
+    while (!st.done()) {
+        p.eps(st.input(), st.time(), out);
+        st.data_prediction(out, x0);
+        const double a = p.schedule.alpha(st.time()), s = p.schedule.sigma(st.time());
+        const mat want = (st.input() - s * out) / a;
+        // alpha and rho of a stage come from the step's coefficients, not from the schedule at
+        // the stage time: a few roundings, amplified by 1/alpha (<= 150 on this grid)
+        CAPTURE(st.step(), st.stage());
+        CHECK((x0 - want).cwiseAbs().maxCoeff() <= 1e-12 * (1.0 + want.cwiseAbs().maxCoeff()));
+        REQUIRE(st.advance(out) == deis::status::success);
+    }
+}
+
 TEST_CASE("stepper: a refused output changes nothing, and the run goes on to sample()'s result", "[stepper]") {
     const ring p;
     for (const char* name : {"tab3+data+corrector", "rk:heun2"}) {

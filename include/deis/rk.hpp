@@ -165,7 +165,7 @@ private:
         detail::check_noise_form("rk_solver", grid_, alpha);  // rhoRK is a noise-prediction form
         table_.assign(std::size_t(n), step_type{});
         conv_.assign(std::size_t(n) * std::size_t(stages), detail::conversion{});
-        preview_.assign(std::size_t(n) * std::size_t(stages), detail::conversion{});
+        preview_.assign(std::size_t(n), detail::conversion{});
         nfe_ = 0;
         for (int k = 0; k < n; ++k) {
             const auto ku = std::size_t(k);
@@ -182,6 +182,7 @@ private:
             row.h = rho1 - rho0;
             row.x_coef = alpha1 / alpha0;
             row.euler = opt_.final_euler && sch.sigma(row.t_to) == 0.0;
+            preview_[ku] = {1.0 / alpha0, -sch.sigma(row.t_from) / alpha0};
             const int calls = row.euler ? 1 : stages;
             nfe_ += calls;
             const double lo = std::min(row.t_from, row.t_to), hi = std::max(row.t_from, row.t_to);
@@ -204,7 +205,6 @@ private:
                 row.stage_x_coef[iu] = alpha / alpha0;
                 for (int j = 0; j < i; ++j) row.stage_c[iu][std::size_t(j)] = alpha * row.h * Tableau::a[i][j];
                 row.b_c[iu] = alpha1 * row.h * (row.euler ? 1.0 : Tableau::b[i]);
-                preview_[ku * std::size_t(stages) + iu] = {1.0 / alpha, -sigma / alpha};
                 const auto [ad, sd] = detail::schedule_derivatives(sch, t);
                 if (opt_.output == model_output::velocity && !std::isfinite(ad * sd + 1.0))
                     detail::fail("rk_solver", "output", "velocity",
@@ -266,7 +266,7 @@ private:
     std::vector<double> grid_;
     std::vector<step_type> table_;
     std::vector<detail::conversion> conv_;     // per network call: step k, stage i at k * stages + i
-    std::vector<detail::conversion> preview_;  // per network call: x0 = px x + po eps, as conv_
+    std::vector<detail::conversion> preview_;  // per step: x0 = px x + po eps at grid[k]
 };
 
 template <class Tableau>
@@ -291,7 +291,7 @@ bool rk_solver<Tableau>::run_stage(Network& net, S& x, workspace<W>& ws, const s
     }
     if constexpr (I == 0 && detail::has_observer<Observer>) {
         // x0 = (x - sigma eps) / alpha at the step's start
-        const detail::conversion& p = preview_[std::size_t(k) * std::size_t(stages)];
+        const detail::conversion& p = preview_[std::size_t(k)];
         step_info<S> info(x, x, out, p.px, p.po);
         info.step = k;
         info.steps = steps();

@@ -271,7 +271,14 @@ public:
     void data_prediction(const S& out, S& x0) const {
         this->require_call("data_prediction");
         const std::size_t call = std::size_t(this->step_) * std::size_t(stages) + std::size_t(stage_);
-        core::to_data(x0, out, input(), solver_->conv_[call], solver_->preview_[call]);
+        // x0 = x / alpha_i - rho_i eps at the stage (at stage 0 the grid time's own preview):
+        // alpha_i = stage_x_coef alpha_k and rho_i = rho_k + c_i h
+        detail::conversion p = solver_->preview_[std::size_t(this->step_)];
+        if (stage_ > 0) {
+            const double alpha = row().stage_x_coef[std::size_t(stage_)] / p.px;
+            p = {1.0 / alpha, p.po - Tableau::c[stage_] * row().h};
+        }
+        core::to_data(x0, out, input(), solver_->conv_[call], p);
     }
 
 private:

@@ -14,8 +14,8 @@
 //    is the batch mean of ||F(X_i; c_i -> c_j) - X_j|| / sqrt(D), F the first-order exponential
 //    integrator (DDIM) on the cached output, with no network call; for each power q of
 //    dp_powers the N-edge path from c_0 to c_K minimising sum cost^q is a candidate grid.
-// 2. Each candidate grid and the initial grid (by default recommended_grid) is run once on
-//    the batch with the real solver; the best is the start of
+// 2. Each candidate grid, each power-of-t grid of start_powers and the initial grid (by default
+//    recommended_grid) is run once on the batch with the real solver; the best is the start of
 // 3. a pattern search on the true final error: each sweep visits t_1..t_{N-1} in order and
 //    tries to move t_i a fraction f of the way to each neighbour; a move is kept when it
 //    lowers the error; a sweep that keeps nothing halves f; the search ends when
@@ -124,6 +124,8 @@ struct calibrate_options {
     /// exponential trapezoidal rule on the cached data predictions (closer to the library's
     /// multistep solvers of order 2-3, the default).
     int dp_order = 2;
+    /// Powers k of power_t_grid (each > 0) also tried as starts, one run each.
+    std::vector<double> start_powers = {1.0, 1.5, 2.0, 2.5, 3.0};
     /// Of the reference computed from a batch: tolerance and candidate intervals (see
     /// calibration_reference_options).
     double reference_tol = 1e-11;
@@ -386,6 +388,8 @@ inline void check_calibrate_options(const char* where, int steps, const calibrat
     for (double q : opt.dp_powers)
         if (!(q > 0.0 && std::isfinite(q))) fail(where, "dp_powers", q, "must be finite and > 0");
     if (opt.dp_order != 1 && opt.dp_order != 2) fail(where, "dp_order", opt.dp_order, "must be 1 or 2");
+    for (double k : opt.start_powers)
+        if (!(k > 0.0 && std::isfinite(k))) fail(where, "start_powers", k, "must be finite and > 0");
     if (!(opt.reference_tol > 0.0 && std::isfinite(opt.reference_tol)))
         fail(where, "reference_tol", opt.reference_tol, "must be finite and > 0");
     if (opt.candidates < 0) fail(where, "candidates", opt.candidates, "must be >= 0");
@@ -486,22 +490,36 @@ optimized_grid optimize_grid_on(const Schedule& schedule, const Config& config, 
     out.initial_error = out.start_error = best;
     if (stop()) return out.stopped = true, finish();
 
-    // the starts of dynamic programming on the cached trajectory
+    // other starts, one run each: the grids of dynamic programming on the cached trajectory,
+    // then the power-of-t grids between the same ends
+    std::vector<std::vector<double>> starts;
+    std::vector<bool> dp;
     if (!opt.dp_powers.empty() && ref.outputs.size() == ref.times.size() && ref.times.size() > 2) {
         const auto cost = jump_costs(schedule, ref, opt.dp_order);
-        std::vector<std::vector<double>> tried{grid};
         for (double q : opt.dp_powers) {
-            if (out.runs >= opt.max_runs) break;
             const auto path = shortest_path(cost, steps, q);
             if (path.empty()) continue;
             std::vector<double> g(path.size());
             for (std::size_t k = 0; k < path.size(); ++k) g[k] = ref.times[path[k]];
-            if (std::find(tried.begin(), tried.end(), g) != tried.end()) continue;
-            tried.push_back(g);
-            const double e = error_of(g);
-            if (e < best) best = e, grid = std::move(g), out.from_dp = true;
-            if (stop()) return out.start_error = best, out.stopped = true, finish();
+            starts.push_back(std::move(g));
+            dp.push_back(true);
         }
+    }
+    for (double k : opt.start_powers) {
+        try {
+            starts.push_back(power_t_grid(schedule, steps, grid.front(), grid.back(), k));
+            dp.push_back(false);
+        } catch (const std::invalid_argument&) {
+            // no such grid on this schedule
+        }
+    }
+    std::vector<std::vector<double>> tried{grid};
+    for (std::size_t k = 0; k < starts.size() && out.runs < opt.max_runs; ++k) {
+        if (std::find(tried.begin(), tried.end(), starts[k]) != tried.end()) continue;
+        tried.push_back(starts[k]);
+        const double e = error_of(starts[k]);
+        if (e < best) best = e, grid = starts[k], out.from_dp = dp[k];
+        if (stop()) return out.start_error = best, out.stopped = true, finish();
     }
     out.start_error = best;
 

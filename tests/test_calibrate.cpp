@@ -160,9 +160,9 @@ TEST_CASE("optimize_grid on the ring: half the best peer at 5 and 10 NFE, genera
     }
     // the cost: one reference (1808 calls measured, against 1313 for the final state alone:
     // the restarts at the 128 candidate times; 2500 leaves room for another platform's
-    // round-off in the step-size control) plus at most 100 runs per NFE: 7,543 calls measured
+    // round-off in the step-size control) plus at most 100 runs per NFE: 7,538 calls measured
     // for these five NFEs, where the search before re-solved the reference on every call and
-    // ran up to 500 runs (27,777 calls, for errors within 0.75x-1.21x of these)
+    // ran up to 500 runs (27,777 calls; the errors here are 0.75x-1.21x of its)
     CHECK(ref.network_calls <= 2500);
     CHECK(ref.network_calls + total_search_calls <= 2500 + 100 * (5 + 8 + 10 + 15 + 20));
 }

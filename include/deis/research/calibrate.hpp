@@ -17,8 +17,8 @@
 // 2. Each candidate grid, each power-of-t grid of start_powers and the initial grid (by default
 //    recommended_grid) is run once on the batch with the real solver; the best is the start of
 // 3. a pattern search on the true final error: each sweep visits t_1..t_{N-1} in order and
-//    tries to move t_i a fraction f of the way to each neighbour; a move is kept when it
-//    lowers the error; a sweep that keeps nothing halves f; the search ends when
+//    tries to move t_i a fraction f of the way to each neighbour (first towards the side of its
+//    last kept move); a move is kept when it lowers the error; a sweep that keeps nothing halves f; the search ends when
 //    f < min_fraction or max_runs runs (steps 2 and 3 together) are spent.
 // The error is the median over the batch of ||x_i - x_ref_i|| / sqrt(D). Only improvements
 // are kept, so on the calibration batch the result is never worse than the initial grid.
@@ -524,10 +524,11 @@ optimized_grid optimize_grid_on(const Schedule& schedule, const Config& config, 
     out.start_error = best;
 
     double f = opt.initial_fraction;
+    std::vector<int> first(std::size_t(steps), -1);  // the side of t_i's last kept move, tried first
     while (f >= opt.min_fraction && out.runs < opt.max_runs) {
         bool improved = false;
         for (int i = 1; i < steps && out.runs < opt.max_runs; ++i) {
-            for (int side : {-1, 1}) {
+            for (int side : {first[std::size_t(i)], -first[std::size_t(i)]}) {
                 if (out.runs >= opt.max_runs) break;
                 std::vector<double> trial = grid;
                 const double t_nb = grid[std::size_t(i + side)];
@@ -536,7 +537,7 @@ optimized_grid optimize_grid_on(const Schedule& schedule, const Config& config, 
                     continue;  // below round-off: no room
                 const double e = error_of(trial);
                 const bool better = e < best;
-                if (better) best = e, grid = std::move(trial), improved = true;
+                if (better) best = e, grid = std::move(trial), improved = true, first[std::size_t(i)] = side;
                 if (stop()) return out.stopped = true, finish();
                 if (better) break;  // the other side from the new position in the next sweep
             }

@@ -7,19 +7,21 @@
 // reference_solution (rkf78, atol = rtol = tol) through a fine candidate grid c_0 = t_max >
 // c_1 > ... > c_K = t_end, one adaptive solve per interval, keeping the reference state X_k at
 // every c_k and the network output at (X_k, c_k) (the first stage of the interval's first
-// step, so no extra call).
+// step, so no extra call; one call at t_end).
 //
 // Search (deterministic):
 // 1. Dynamic programming (GITS, Chen et al. 2024): the cost of a one-step jump from c_i to c_j
-//    is the batch mean of ||F(X_i; c_i -> c_j) - X_j|| / sqrt(D), F the first-order exponential
-//    integrator (DDIM) on the cached output, with no network call; for each power q of
-//    dp_powers the N-edge path from c_0 to c_K minimising sum cost^q is a candidate grid.
+//    is the batch mean of ||F(X_i; c_i -> c_j) - X_j|| / sqrt(D), F an exponential integrator
+//    step on the cached outputs (dp_order 2, the default: the trapezoidal rule on the data
+//    prediction; 1: DDIM), with no network call; for each power q of dp_powers the N-edge path
+//    from c_0 to c_K minimising sum cost^q is a candidate grid.
 // 2. Each candidate grid, each power-of-t grid of start_powers and the initial grid (by default
 //    recommended_grid) is run once on the batch with the real solver; the best is the start of
 // 3. a pattern search on the true final error: each sweep visits t_1..t_{N-1} in order and
 //    tries to move t_i a fraction f of the way to each neighbour (first towards the side of its
-//    last kept move); a move is kept when it lowers the error; a sweep that keeps nothing halves f; the search ends when
-//    f < min_fraction or max_runs runs (steps 2 and 3 together) are spent.
+//    last kept move); a move is kept when it lowers the error; a sweep that keeps nothing
+//    halves f; the search ends when f < min_fraction or max_runs runs (steps 2 and 3
+//    together) are spent.
 // The error is the median over the batch of ||x_i - x_ref_i|| / sqrt(D). Only improvements
 // are kept, so on the calibration batch the result is never worse than the initial grid.
 //

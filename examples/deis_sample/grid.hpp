@@ -116,7 +116,7 @@ run_grid build_grid(const options& o, const model& m, const deis::scheduler_conf
             batch *= sch.sigma(g.full.front());
             deis::calibrate_options co;
             co.initial_grid = g.full;
-            // at most 500 runs of the batch (docs/deis-sample.md); stdout and stderr stay quiet
+            // one reference solve and at most 100 runs of the batch (docs/deis-sample.md); stdout and stderr stay quiet
             g.full = deis::optimize_grid(sch, options_for, net, batch, o.steps, co).grid;
         }
     } catch (const std::invalid_argument& e) {

@@ -1,7 +1,8 @@
 // The torch::Tensor backend (deis/torch.hpp): the conformance suite on float64 and float32
 // tensors (the CPU path, Eigen kernels on the tensors' memory) and on float64 tensors through
 // the torch operations that run on other devices; shapes other than [N, D]; float16 and
-// bfloat16; the stochastic samplers' per-sample noise; inference mode.
+// bfloat16; the stochastic samplers' per-sample noise; inference mode; calibrating a torch
+// network through deis::eigen_network (deis/research/calibrate_torch.hpp).
 //
 // The device is the CPU, or the one named by the environment variable DEIS_TEST_DEVICE
 // (e.g. "cuda"; tests/device/run-cuda-conformance.sh sets it).
@@ -14,6 +15,8 @@
 #include "catch.hpp"
 #include "conformance.hpp"
 #include "deis/deis.hpp"
+#include "deis/research/calibrate.hpp"
+#include "deis/research/calibrate_torch.hpp"
 #include "deis/torch.hpp"
 
 namespace {
@@ -258,4 +261,40 @@ TEST_CASE("torch: stochastic sampling draws per-sample noise, reproducible by se
     at::Tensor d = c.clone();
     REQUIRE(deis::multistep_solver(p.schedule, p.grid, o).sample(net, d).ok());
     CHECK_FALSE(at::equal(d, a));
+}
+
+TEST_CASE("torch: a torch network calibrates through eigen_network to the Eigen network's grid", "[torch][calibrate]") {
+    const deis_conformance::problem p;
+    const deis_conformance::output_net<double> eigen_net{&p};
+    auto torch_net = tensor_network<double>(eigen_net);  // the same values, on tensors of shape [B, 1, 2]
+    long calls = 0;
+    auto counted = [&](const at::Tensor& x, double t, at::Tensor& out) {
+        ++calls;
+        CHECK(x.sizes() == at::IntArrayRef{x.size(0), 1, 2});
+        CHECK(x.device() == test_device());
+        torch_net(x, t, out);
+    };
+    const auto adapted = deis::eigen_network(counted, {1, 2}, at::TensorOptions(at::kDouble).device(test_device()));
+    const deis::state<double> batch = p.x_T;  // 40 samples at t = 1
+    deis::calibration_reference_options ro;
+    ro.candidates = 16;  // small: this checks the plumbing, not the search
+    const auto ref_t = deis::make_calibration_reference(p.schedule, adapted, batch, 1.0, 1e-3, ro);
+    const auto ref_e = deis::make_calibration_reference(p.schedule, eigen_net, batch, 1.0, 1e-3, ro);
+    CHECK(calls == ref_t.network_calls);
+    // copies in and out are exact, so everything is bit for bit the Eigen network's
+    CHECK(ref_t.solution() == ref_e.solution());
+    deis::calibrate_options co;
+    co.max_runs = 12;
+    auto config = [&p](const std::vector<double>& g) { return deis::recommended_options(p.schedule, g); };
+    const auto a = deis::optimize_grid(p.schedule, config, adapted, ref_t, 5, co);
+    const auto b = deis::optimize_grid(p.schedule, config, eigen_net, ref_e, 5, co);
+    CHECK(a.grid == b.grid);
+    CHECK(a.error == b.error);
+    CHECK(calls == ref_t.network_calls + a.search_calls);
+    // an output of the wrong size is a failed run, not a crash
+    auto wrong = [](const at::Tensor& x, double, at::Tensor& out) { out = at::zeros({x.size(0), 3}, x.options()); };
+    const auto bad = deis::eigen_network(wrong, {2}, at::kDouble);
+    deis::state<double> x = batch;
+    const deis::multistep_solver solver(p.schedule, p.grid, deis::recommended_options(p.schedule, p.grid));
+    CHECK(solver.sample(bad, x).status == deis::status::bad_output_shape);
 }

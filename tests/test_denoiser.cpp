@@ -62,7 +62,8 @@ TEST_CASE("sample_denoiser: a stable-diffusion.cpp-style callback on foreign flo
     using denoiser_test::foreign_tensor;
     const std::vector<double> sigmas = denoiser_test::karras(10, 0.002, 80.0);
     const Eigen::MatrixXd noise = deis_test::reference_samples("gmm2d_xT.csv").leftCols(40);
-    for (const char* name : {"recommended", "heun", "ddim", "tab3+data+corrector", "rhoab2+data"}) {
+    for (const char* name : {"recommended", "heun", "ddim", "tab3+data+corrector", "rhoab2+data", "dpmpp_2m",
+                             "dpmpp_3m", "uni_pc_bh2", "euler"}) {
         CAPTURE(name);
         const deis::solver_config config = deis::parse_solver_config(name);
         // the application's side: its latent tensor, its callback

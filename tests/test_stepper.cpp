@@ -46,7 +46,8 @@ TEST_CASE("stepper: every configuration name gives sample()'s samples, bit for b
     const ring p;
     for (const char* name : {"tab3+data+corrector", "tab3", "rhoab3", "rhoab2+data+corrector", "ipndm3", "ddim",
                              "ddim+eta=1", "tab2+sde", "tab1+data+final=1:0", "recommended", "rk:heun2", "rk:rk4",
-                             "rk:kutta3"}) {
+                             "rk:kutta3", "dpmpp_2m", "dpmpp_3m", "uni_pc", "uni_pc_bh2+order=2", "deis", "euler",
+                             "ipndm", "heun"}) {
         CAPTURE(name);
         deis::with_solver(deis::parse_solver_config(name), p.schedule, p.grid, [&](const auto& solver) {
             mat a = p.x_T, b = p.x_T;
@@ -101,9 +102,10 @@ TEST_CASE("stepper: data_prediction at every Runge-Kutta stage is the output's x
 
 TEST_CASE("stepper: a refused output changes nothing, and the run goes on to sample()'s result", "[stepper]") {
     const ring p;
-    for (const char* name : {"tab3+data+corrector", "rk:heun2"}) {
-        CAPTURE(name);
-        deis::with_solver(deis::parse_solver_config(name), p.schedule, p.grid, [&](const auto& solver) {
+    const deis::multistep_solver multistep(p.schedule, p.grid, deis::parse_multistep("tab3+data+corrector"));
+    const deis::rk_solver<deis::tableau::heun2> rk(p.schedule, p.grid);
+    auto check = [&](const auto& solver) {
+        {
             mat want = p.x_T;
             REQUIRE(solver.sample(p.eps, want).ok());
             mat x = p.x_T, out(x.rows(), x.cols());
@@ -135,8 +137,10 @@ TEST_CASE("stepper: a refused output changes nothing, and the run goes on to sam
                 ++call;
             }
             CHECK(x == want);
-        });
-    }
+        }
+    };
+    check(multistep);
+    check(rk);
 }
 
 TEST_CASE("stepper: advance after the run is an error, as are a bad state and workspace", "[stepper]") {
@@ -232,7 +236,9 @@ TEST_CASE("stepper: heun (rk:heun2 with final_euler) is the Heun sampler of Karr
     c.tableau = "heun2";
     c.rk.output = deis::model_output::x0;
     c.rk.final_euler = true;
-    deis::with_solver(c, schedule, sigmas, [&](const auto& solver) {
+    CHECK(deis::to_string(c) == "heun");
+    {
+        const deis::rk_solver<deis::tableau::heun2> solver(schedule, sigmas, c.rk);
         CHECK(solver.nfe() == 2 * n - 1);
         CHECK(solver.nfe() == calls);
         mat x = x_T, y = x_T;
@@ -244,10 +250,10 @@ TEST_CASE("stepper: heun (rk:heun2 with final_euler) is the Heun sampler of Karr
         CHECK((x - want).cwiseAbs().maxCoeff() <= 1e-12 * (1.0 + want.cwiseAbs().maxCoeff()));
         CHECK(stepper_test::drive(solver, y, model) == calls);
         CHECK(x == y);
-    });
+    }
     // without final_euler the last step's second stage would call the network at sigma = 0,
     // where x0 does not determine eps: refused
     c.rk.final_euler = false;
-    CHECK_THAT(deis_test::refusal([&] { deis::with_solver(c, schedule, sigmas, [](const auto&) {}); }),
+    CHECK_THAT(deis_test::refusal([&] { deis::rk_solver<deis::tableau::heun2> solver(schedule, sigmas, c.rk); }),
                deis_test::contains("does not determine eps"));
 }

@@ -330,21 +330,25 @@ TEMPLATE_TEST_CASE("a stepper allocates nothing after its construction", "[nomal
             }
         }
     };
-    for (const char* name : {"tab3+data+corrector", "rhoab3", "ipndm3", "ddim+eta=1", "tab2+sde", "rk:heun2", "rk:rk4"}) {
-        for (bool zero_copy : {false, true}) {
-            CAPTURE(name, zero_copy);
-            deis::with_solver(deis::parse_solver_config(name), schedule, grid, [&](const auto& solver) {
-                S x = S::Constant(3, 7, Scalar(0.5)), out = x, x0 = x;
-                elementwise_net net;
-                deis::stepper st(solver, x);
-                {
-                    no_malloc_scope forbid;
-                    REQUIRE_NOTHROW(drive(st, net, out, x0, zero_copy));
-                }
-                CHECK(st.nfe() == solver.nfe());
-                CHECK_FALSE(net.malloc_ever_allowed);
-                CHECK(x.allFinite());
-            });
+    auto check = [&](const auto& solver, bool zero_copy) {
+        S x = S::Constant(3, 7, Scalar(0.5)), out = x, x0 = x;
+        elementwise_net net;
+        deis::stepper st(solver, x);
+        {
+            no_malloc_scope forbid;
+            REQUIRE_NOTHROW(drive(st, net, out, x0, zero_copy));
         }
+        CHECK(st.nfe() == solver.nfe());
+        CHECK_FALSE(net.malloc_ever_allowed);
+        CHECK(x.allFinite());
+    };
+    for (bool zero_copy : {false, true}) {
+        for (const char* name : {"tab3+data+corrector", "rhoab3", "ipndm3", "ddim+eta=1", "tab2+sde", "uni_pc_bh2"}) {
+            CAPTURE(name, zero_copy);
+            check(deis::multistep_solver(schedule, grid, deis::parse_multistep(name)), zero_copy);
+        }
+        CAPTURE(zero_copy);
+        check(deis::rk_solver<deis::tableau::heun2>(schedule, grid), zero_copy);
+        check(deis::rk_solver<deis::tableau::rk4>(schedule, grid), zero_copy);
     }
 }

@@ -8,7 +8,8 @@
 set -euo pipefail
 
 packages=(cmake g++ libeigen3-dev libboost-math-dev libboost-dev catch2
-          libbenchmark-dev libcli11-dev nlohmann-json3-dev gnuplot-nox libtorch-dev)
+          libbenchmark-dev libcli11-dev nlohmann-json3-dev gnuplot-nox libtorch-dev
+          libopenblas0)  # LibTorch does its matrix products with the reference BLAS otherwise
 case "${1:-}" in
   "") ;;
   --fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;

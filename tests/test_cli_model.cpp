@@ -459,6 +459,12 @@ TEST_CASE("deis-bench --model (torch): the exact eps of a Gaussian as a TorchScr
         CHECK(m[11] == "n/a");  // no mixture, no mode switches
     }
     CHECK(by_model.err.find("calls of the model") != std::string::npos);
+
+    // calls of at most 2 samples (5 x_T: 2, 2, 1): the same numbers, bit for bit
+    const cli_result batched = bench(s, deis_cli_test::add(common, {"--model", in.model, "--dtype", "float64", "--batch",
+                                                                    "2", "--out-dir", s.out_path("batched")}));
+    REQUIRE(batched.code == 0);
+    CHECK(deis_cli_test::slurp(s.out_path("batched/results.csv")) == deis_cli_test::slurp(s.out_path("model/results.csv")));
 }
 
 TEST_CASE("deis-bench --model (torch): refusals name the problem, exit non-zero, leave --out-dir untouched",

@@ -75,13 +75,13 @@ inline std::string noise_rows(int n) {
     return s.str();
 }
 
-/// deis-sample running as a child process, stdin from /dev/null, stdout and stderr on pipes.
+/// deis-sample (or `program`) running as a child process, stdin from /dev/null, stdout and stderr on pipes.
 class child {
 public:
-    explicit child(const args_t& args, const std::string& cwd = "") {
+    explicit child(const args_t& args, const std::string& cwd = "", const std::string& program = DEIS_SAMPLE_EXE) {
         int out[2], err[2];
         if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-        std::vector<std::string> words = {DEIS_SAMPLE_EXE};
+        std::vector<std::string> words = {program};
         words.insert(words.end(), args.begin(), args.end());
         std::vector<char*> argv;
         for (auto& w : words) argv.push_back(w.data());
@@ -198,7 +198,10 @@ private:
 };
 
 /// Runs deis-sample to its end.
-inline cli_result run_program(const args_t& args, const std::string& cwd = "") { return child(args, cwd).wait(); }
+inline cli_result run_program(const args_t& args, const std::string& cwd = "",
+                              const std::string& program = DEIS_SAMPLE_EXE) {
+    return child(args, cwd, program).wait();
+}
 
 /// Runs deis-sample to its end with a file size limit of `bytes` (RLIMIT_FSIZE) and SIGXFSZ
 /// ignored: a write beyond the limit fails (EFBIG), as on a full disk. Both are set in this

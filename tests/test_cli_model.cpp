@@ -393,4 +393,134 @@ TEST_CASE("deis-sample --model (torch): the presets reproduce the official DPM-S
     }
 }
 
+#ifdef DEIS_BENCH_EXE
+
+namespace deis_cli_model_test {
+
+// deis-bench run in the scratch directory.
+cli_result bench(const scratch& s, const args_t& args) { return deis_cli_test::run_program(args, s.dir().string(), DEIS_BENCH_EXE); }
+
+// The rows of a results.csv, each as its cells.
+std::vector<std::vector<std::string>> csv_rows(const std::string& path) {
+    std::vector<std::vector<std::string>> rows;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) {
+        std::vector<std::string> cells;
+        std::stringstream ss(line);
+        for (std::string c; std::getline(ss, c, ',');) cells.push_back(c);
+        if (!line.empty() && line.back() == ',') cells.emplace_back();
+        rows.push_back(cells);
+    }
+    return rows;
+}
+
+// deis-bench's errors of the model against the mixture's: each path integrates its own
+// reference solution (rkf78 at 1e-12) and runs the solvers from the same x_T with an exact eps
+// computed in double by two codes, a few ulps apart (see same_network): the samples and the
+// references agree to ~1e-15, the errors (1.7e-4 to 0.2 here) to ~1e-11 relative. results.csv
+// prints 7 significant digits, so two roundings of nearly equal values differ by at most one
+// unit of the 7th digit, 1e-6 relative: 2e-6 is that with a margin of 2 (measured: every value
+// printed the same).
+constexpr double same_errors = 2e-6;
+
+}  // namespace deis_cli_model_test
+
+TEST_CASE("deis-bench --model (torch): the exact eps of a Gaussian as a TorchScript module gives the mixture's errors",
+          "[cli][torch][bench]") {
+    using namespace deis_cli_model_test;
+    scratch s;
+    const gauss_inputs in(s);
+    const args_t common = {"--noise", in.noise, "--solvers", "tab3,rk:heun2,recommended*", "--grids", "t2,rec",
+                           "--nfe", "4,10"};
+    const cli_result by_model = bench(s, deis_cli_test::add(common, {"--model", in.model, "--dtype", "float64",
+                                                                     "--out-dir", s.out_path("model")}));
+    const cli_result by_mixture =
+        bench(s, deis_cli_test::add(common, {"--mixture", in.mixture, "--out-dir", s.out_path("mixture")}));
+    INFO("model: " << by_model.err << "\nmixture: " << by_mixture.err);
+    REQUIRE(by_model.code == 0);
+    REQUIRE(by_mixture.code == 0);
+    const auto model_rows = csv_rows(s.out_path("model/results.csv"));
+    const auto mixture_rows = csv_rows(s.out_path("mixture/results.csv"));
+    REQUIRE(model_rows.size() == mixture_rows.size());
+    REQUIRE(model_rows.size() == 1 + 3 * 2 * 2 + 2);  // header, 3 solvers x 2 grids x 2 budgets, calibrated on rec
+    for (std::size_t i = 1; i < model_rows.size(); ++i) {
+        const auto& m = model_rows[i];
+        const auto& x = mixture_rows[i];
+        INFO("row " << i << ": " << deis_cli_test::join(m) << " / " << deis_cli_test::join(x));
+        REQUIRE(m.size() == 12);
+        REQUIRE(x.size() == 12);
+        CHECK(m[0] == "model");
+        for (int c = 1; c < 8; ++c) CHECK(m[std::size_t(c)] == x[std::size_t(c)]);  // solver .. status
+        if (m[7] != "ok") continue;
+        for (int c = 8; c < 11; ++c) {  // median, RMS, max
+            const double a = std::stod(m[std::size_t(c)]), b = std::stod(x[std::size_t(c)]);
+            CHECK(std::abs(a - b) <= same_errors * std::abs(b));
+        }
+        CHECK(m[11] == "n/a");  // no mixture, no mode switches
+    }
+    CHECK(by_model.err.find("calls of the model") != std::string::npos);
+
+    // calls of at most 2 samples (5 x_T: 2, 2, 1): the same numbers, bit for bit
+    const cli_result batched = bench(s, deis_cli_test::add(common, {"--model", in.model, "--dtype", "float64", "--batch",
+                                                                    "2", "--out-dir", s.out_path("batched")}));
+    REQUIRE(batched.code == 0);
+    CHECK(deis_cli_test::slurp(s.out_path("batched/results.csv")) == deis_cli_test::slurp(s.out_path("model/results.csv")));
+}
+
+TEST_CASE("deis-bench --model (torch): refusals name the problem, exit non-zero, leave --out-dir untouched",
+          "[cli][torch][bench]") {
+    using namespace deis_cli_model_test;
+    scratch s;
+    const gauss_inputs in(s);
+    s.write("out/previous.txt", "an earlier run\n");
+    const auto before = deis_cli_test::snapshot(s.dir() / "out");
+    const args_t base = {"--model", in.model, "--dtype", "float64", "--noise", in.noise, "--solvers", "tab3",
+                         "--grids", "t2", "--nfe", "6", "--out-dir", s.out_path()};
+    const auto refused = [&](const args_t& args, const std::vector<std::string>& mentions) {
+        INFO(deis_cli_test::join(args));
+        const cli_result r = bench(s, args);
+        INFO("stderr: " << r.err);
+        CHECK(r.code != 0);
+        CHECK(r.out.empty());
+        CHECK(r.err.rfind("deis-bench: ", 0) == 0);
+        for (const auto& m : mentions) {
+            INFO("must mention: " << m);
+            CHECK(r.err.find(m) != std::string::npos);
+        }
+        CHECK(deis_cli_test::snapshot(s.dir() / "out") == before);
+    };
+    refused(deis_cli_test::set(base, "--model", s.path("missing.pt")), {"--model", "missing.pt"});
+    refused(deis_cli_test::set(base, "--model", s.write("text.pt", "not a module\n")),
+            {"--model", "text.pt", "not a TorchScript module"});
+    // calls that break the contract: the first call fails, in the reference solution at t = 1
+    refused(deis_cli_test::set(base, "--model", save_module(s, "half.pt", R"JIT(
+def forward(self, x, t):
+    return x[:, :2]
+)JIT")),
+            {"--model", "half.pt", "network call 1 at t = 1", "shape [5, 2]", "[5, 4]"});
+    refused(deis_cli_test::set(base, "--model", save_module(s, "inf.pt", R"JIT(
+def forward(self, x, t):
+    return x * float("inf")
+)JIT")),
+            {"--model", "inf.pt", "network call 1 at t = 1", "not finite"});
+    // a call of the sweep: the reference given, NaN from the third call on
+    refused(deis_cli_test::add(deis_cli_test::set(base, "--model", save_module(s, "late.pt", R"JIT(
+def forward(self, x, t):
+    if float(t[0]) < 0.9:
+        return x * float("nan")
+    return x
+)JIT")),
+                               {"--reference", in.noise}),
+            {"--model", "late.pt", "network call 2 at t = ", "not finite"});
+    refused(deis_cli_test::add(base, {"--shape", "3,1,1"}), {"--shape", "3 values", "4"});
+    refused(deis_cli_test::add(base, {"--mixture", in.mixture}), {"--model", "--mixture"});
+    refused(deis_cli_test::add(deis_cli_test::set(base, "--model", ""), {"--mixture", in.mixture}),
+            {"--dtype", "--model only"});
+    refused(deis_cli_test::add(base, {"--peers", in.noise}), {"--peers", "nfe"});
+    if (!torch::cuda::is_available())
+        refused(deis_cli_test::add(base, {"--device", "cuda"}), {"--device cuda", "CUDA is not available"});
+}
+
+#endif  // DEIS_BENCH_EXE
+
 #endif  // DEIS_SAMPLE_EXE

@@ -57,12 +57,27 @@ struct settings {
     std::string check_dir;
     bool samples_given = false;
     bool stochastic = false;  // --stochastic: the stochastic samplers by distribution distance (stochastic.hpp)
+    std::string noise_file;      // --noise: x_T, one sample per row (else drawn from --seed)
+    std::string reference_file;  // --reference: the reference solution, one row per sample (else integrated)
+    std::string peers_file;      // --peers: columns nfe, median_err; the best per NFE is the "best peer"
+    // --model (model.hpp): a TorchScript network in place of the mixture
+    std::string model_file, dtype = "float32", device = "cpu", model_output = "eps", schedule = "vp-linear";
+    long batch = 0;           // --batch: at most this many samples a call (0: all)
+    std::vector<long> shape;  // --shape: one sample's shape (empty: [D])
+    long dim = 0;             // --dim: D of the drawn x_T without --noise (else the product of --shape)
+    // the case that chooses the solvers and grids (solver_table, grid_table): flow matching's
+    // own for the flow case and a model under --schedule flow
+    std::string table_case() const {
+        return model_file.empty() ? case_name : schedule == "flow" ? "flow" : "ring2d";
+    }
+    // the case column of results.csv
+    std::string csv_case() const { return model_file.empty() ? case_name : "model"; }
 };
 
 // The errors of one run against the reference solution (see measure in runs.hpp).
 struct error_stats {
     double median = NAN, rms = NAN, max = NAN;
-    long mode_switches = 0;
+    long mode_switches = 0;  // -1: n/a (no mixture)
 };
 
 // One solver on one grid at one NFE budget.
@@ -81,10 +96,12 @@ struct problem_info {
     std::string baseline;          // a solver the others are compared with ("": none)
     // solvers left out because they cannot start at the problem's first time (name, why)
     std::vector<std::pair<std::string, std::string>> not_run;
-    // the ring only: the best median error of any row of gmm2d_results.csv (the official DEIS,
-    // DPM-Solver, UniPC) at each NFE, and where those numbers come from ("": no peers)
+    // the ring (or --peers): the best median error of any row of gmm2d_results.csv (the official
+    // DEIS, DPM-Solver, UniPC) at each NFE, and where those numbers come from ("": no peers)
     std::map<int, double> peer_best;
     std::string peer_note;
+    std::string peer_source = "gmm2d_results.csv";  // the file named in the report's row
+    bool mixture = true;  // false: a model, no mode switches
 };
 
 // v in scientific notation with `digits` decimals; "-" when v is not finite.

@@ -57,6 +57,8 @@ const run_record* find_run(const std::vector<run_record>& rs, const std::string&
     return nullptr;
 }
 
+std::string switches_text(long n) { return n < 0 ? "n/a" : std::to_string(n); }
+
 namespace {
 
 // The lowest median error at the full budget b among the runs that pass keep(r); NaN when none.
@@ -141,7 +143,7 @@ std::string markdown_report(const problem_info& info, const std::vector<run_reco
             if (r.budget == b && r.ok() && r.nfe == b && (!best || r.err.median < best->err.median)) best = &r;
         if (best)
             md << "| " << b << " | " << best->solver << " | " << best->grid << " | " << sci(best->err.median) << " | "
-               << sci(best->err.rms) << " | " << best->err.mode_switches << " |\n";
+               << sci(best->err.rms) << " | " << switches_text(best->err.mode_switches) << " |\n";
     }
 
     if (!info.baseline.empty()) md << baseline_section(info.baseline, rs, grids, budgets);
@@ -156,7 +158,8 @@ std::string markdown_report(const problem_info& info, const std::vector<run_reco
         md << "\n## Recommended configuration against the best configuration at each NFE\n\n"
               "best: the lowest median error of every solver on every grid at that NFE, the calibrated row "
               "excluded; ratio = row / best (at most 2 is the target of issue 13). `recommended+calibrated`: "
-              "deis::optimize_grid from the recommended grid on 256 calibration samples of its own seed.\n\n"
+              "deis::optimize_grid from the recommended grid against one calibration reference "
+              "(deis::make_calibration_reference) of 256 samples of its own seed, shared by every budget.\n\n"
               "| row |";
         for (int b : budgets) md << ' ' << b << " |";
         md << "\n|---|";
@@ -208,7 +211,7 @@ std::string markdown_report(const problem_info& info, const std::vector<run_reco
                 }
                 md << '\n';
             };
-            peer_row("best peer (gmm2d_results.csv)", "");
+            peer_row("best peer (" + info.peer_source + ")", "");
             peer_row("ratio recommended / best peer", "recommended");
             peer_row("ratio calibrated / best peer", "recommended+calibrated");
             md << "\nbest peer: " << info.peer_note << '\n';
@@ -246,6 +249,7 @@ std::string markdown_report(const problem_info& info, const std::vector<run_reco
              [](const run_record& r) { return std::to_string(r.err.mode_switches); }},
         };
         for (const auto& m : metrics) {
+            if (!info.mixture && m.title[0] == 'S') continue;  // mode switches: n/a
             md << "\n### " << m.title << " (" << g.name << ")\n\n";
             header(md);
             for (const auto& s : solvers) {
@@ -269,7 +273,8 @@ void write_csv(const std::string& path, const std::string& case_name, const std:
         out << case_name << ',' << r.solver << ',' << r.family << ',' << r.grid << ',' << r.budget << ',' << r.nfe
             << ',' << r.steps << ',' << r.status << ',';
         if (r.ok())
-            out << r.err.median << ',' << r.err.rms << ',' << r.err.max << ',' << r.err.mode_switches << '\n';
+            out << r.err.median << ',' << r.err.rms << ',' << r.err.max << ',' << switches_text(r.err.mode_switches)
+                << '\n';
         else
             out << ",,,\n";
     }
@@ -334,6 +339,42 @@ std::map<int, double> best_peer_medians(const std::string& results_csv) {
         const auto it = best.find(r.nfe);
         if (it == best.end() || r.median < it->second) best[r.nfe] = r.median;
     }
+    return best;
+}
+
+std::map<int, double> read_peer_medians(const std::string& path) {
+    deis_tools::input_file file(path);
+    std::istream& in = file.stream();
+    std::string line;
+    std::getline(in, line);
+    const auto head = deis_tools::split_csv_line(line);
+    const auto column = [&](const std::string& name) {
+        const auto it = std::find_if(head.begin(), head.end(),
+                                     [&](const std::string& h) { return deis_tools::trim(h) == name; });
+        if (it == head.end()) throw std::runtime_error("--peers " + path + ": no column '" + name + "' in its header");
+        return std::size_t(it - head.begin());
+    };
+    const std::size_t c_nfe = column("nfe"), c_median = column("median_err");
+    std::map<int, double> best;
+    for (long row = 2; std::getline(in, line); ++row) {
+        if (deis_tools::trim(line).empty()) continue;
+        const auto c = deis_tools::split_csv_line(line);
+        const std::string where = "--peers " + path + ": line " + std::to_string(row) + ": ";
+        if (c.size() != head.size()) throw std::runtime_error(where + "expected " + std::to_string(head.size()) + " columns");
+        if (deis_tools::trim(c[c_median]).empty()) continue;  // a failed run
+        int nfe = 0;
+        double median = NAN;
+        try {
+            nfe = std::stoi(c[c_nfe]);
+            median = std::stod(c[c_median]);
+        } catch (const std::exception&) {
+            throw std::runtime_error(where + "nfe and median_err must be numbers");
+        }
+        if (!std::isfinite(median)) continue;
+        const auto it = best.find(nfe);
+        if (it == best.end() || median < it->second) best[nfe] = median;
+    }
+    if (best.empty()) throw std::runtime_error("--peers " + path + ": no row with a finite median_err");
     return best;
 }
 
@@ -457,7 +498,7 @@ int write_outputs(const settings& cfg, const problem_info& info, const Eigen::Ma
     }
     std::cout << report << std::flush;
     deis_tools::write_text_file((fs::path(cfg.out_dir) / "table.md").string(), report);
-    write_csv((fs::path(cfg.out_dir) / "results.csv").string(), cfg.case_name, rs);
+    write_csv((fs::path(cfg.out_dir) / "results.csv").string(), cfg.csv_case(), rs);
     // the y axis stops at the decade above the RMS size of the data, sqrt(mean ||x_ref||^2 / D)
     const double data_scale = std::sqrt(ref.squaredNorm() / double(ref.size()));
     const auto pngs =

@@ -31,6 +31,13 @@ std::string markdown_report(const problem_info& info, const std::vector<run_reco
 // The best (smallest) median error of any row of a gmm2d_results.csv at each NFE.
 std::map<int, double> best_peer_medians(const std::string& results_csv);
 
+// The same from any CSV with the columns nfe and median_err (named in its header; others
+// ignored): the smallest finite median_err at each nfe, rows with an empty one skipped.
+std::map<int, double> read_peer_medians(const std::string& path);
+
+// A mode-switch count, or "n/a" for -1 (no mixture).
+std::string switches_text(long n);
+
 void write_csv(const std::string& path, const std::string& case_name, const std::vector<run_record>& rs);
 
 // The check passes when our reference solution is within 1e-9 of gmm2d_exact.csv (both

@@ -64,9 +64,9 @@ double median_of(std::vector<double> v) {
 }
 
 // e_i = ||x_i - ref_i|| / sqrt(D); rms = sqrt(mean e_i^2); mode switches: samples whose most
-// likely component differs from their reference's.
+// likely component differs from their reference's (-1 without a mixture).
 error_stats measure(const Eigen::MatrixXd& x, const Eigen::MatrixXd& ref, const std::vector<Eigen::Index>& ref_comp,
-                    const deis::gaussian_mixture& mix) {
+                    const deis::gaussian_mixture* mix) {
     error_stats st;
     const double sd = std::sqrt(double(x.rows()));
     std::vector<double> e(std::size_t(x.cols()));
@@ -75,8 +75,9 @@ error_stats measure(const Eigen::MatrixXd& x, const Eigen::MatrixXd& ref, const 
         const double ej = (x.col(j) - ref.col(j)).norm() / sd;
         e[std::size_t(j)] = ej;
         sq += ej * ej;
-        if (mix.most_likely_component(x.col(j)) != ref_comp[std::size_t(j)]) ++st.mode_switches;
+        if (mix && mix->most_likely_component(x.col(j)) != ref_comp[std::size_t(j)]) ++st.mode_switches;
     }
+    if (!mix) st.mode_switches = -1;
     st.rms = std::sqrt(sq / double(x.cols()));
     st.max = *std::max_element(e.begin(), e.end());
     st.median = median_of(std::move(e));

@@ -16,9 +16,11 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -138,9 +140,9 @@ private:
 double median_of(std::vector<double> v);
 
 // e_i = ||x_i - ref_i|| / sqrt(D); rms = sqrt(mean e_i^2); mode switches: samples whose most
-// likely component differs from their reference's.
+// likely component of mix differs from their reference's (-1, n/a, when mix is null).
 error_stats measure(const Eigen::MatrixXd& x, const Eigen::MatrixXd& ref, const std::vector<Eigen::Index>& ref_comp,
-                    const deis::gaussian_mixture& mix);
+                    const deis::gaussian_mixture* mix);
 
 // ---- Selection by name ------------------------------------------------------------------------
 
@@ -168,16 +170,20 @@ std::vector<T> filter(const std::vector<T>& all, const std::vector<std::string>&
 // ---- The run ------------------------------------------------------------------------------------
 
 // The run of one problem: net (returning `output`) is the exact network of the mixture mix
-// under the schedule sch, the ODE runs from t_max to t_end starting at x_T. When the start
-// is pure noise (alpha(t_max) = 0) the solvers the library rejects there are left out and
-// listed in the report. Returns the exit status (write_outputs).
+// under the schedule sch (or a trained model: mix null), the ODE runs from t_max to t_end
+// starting at x_T. The reference solution is given_ref when not empty (one column per sample
+// of x_T), else integrated. When the start is pure noise (alpha(t_max) = 0) the solvers the
+// library rejects there are left out and listed in the report. Nothing is written before
+// write_outputs: an exception (a failed network call) leaves --out-dir as it was. Returns the
+// exit status (write_outputs).
 template <class Schedule, class Net>
 int run(const settings& cfg, const Schedule& sch, const Net& net, deis::model_output output,
-        const deis::gaussian_mixture& mix, double t_max, double t_end, Eigen::MatrixXd x_T, problem_info info) {
+        const deis::gaussian_mixture* mix, double t_max, double t_end, Eigen::MatrixXd x_T, problem_info info,
+        const Eigen::MatrixXd& given_ref = Eigen::MatrixXd()) {
     const auto t_start = clock_type::now();
-    const auto grids = filter(grid_table(cfg.case_name), cfg.grids, "grids");
+    const auto grids = filter(grid_table(cfg.table_case()), cfg.grids, "grids");
     std::vector<solver_spec> solvers;
-    for (const auto& s : filter(solver_table(cfg.case_name), cfg.solvers, "solvers")) {
+    for (const auto& s : filter(solver_table(cfg.table_case()), cfg.solvers, "solvers")) {
         if (sch.alpha(t_max) != 0.0) {
             solvers.push_back(s);
             continue;
@@ -214,18 +220,17 @@ int run(const settings& cfg, const Schedule& sch, const Net& net, deis::model_ou
         return std::make_pair(x, nfe);
     };
     auto t0 = clock_type::now();
-    const auto [ref, ref_nfe] = reference(cfg.ref_tol, "reference");
-    const double ref_seconds = seconds_since(t0);
-    t0 = clock_type::now();
-    const Eigen::MatrixXd ref_tight = reference(cfg.ref_tol / 10, "reference check").first;
-    const double ref_tight_seconds = seconds_since(t0);
-    double ref_change = 0.0;
-    for (Eigen::Index j = 0; j < n; ++j)
-        ref_change = std::max(ref_change, (ref.col(j) - ref_tight.col(j)).norm() / std::sqrt(double(D)));
-    std::vector<Eigen::Index> ref_comp(static_cast<std::size_t>(n));
-    for (Eigen::Index j = 0; j < n; ++j) ref_comp[std::size_t(j)] = mix.most_likely_component(ref.col(j));
-
-    {
+    Eigen::MatrixXd ref = given_ref;
+    if (given_ref.size() == 0) {
+        long ref_nfe = 0;
+        std::tie(ref, ref_nfe) = reference(cfg.ref_tol, "reference");
+        const double ref_seconds = seconds_since(t0);
+        t0 = clock_type::now();
+        const Eigen::MatrixXd ref_tight = reference(cfg.ref_tol / 10, "reference check").first;
+        const double ref_tight_seconds = seconds_since(t0);
+        double ref_change = 0.0;
+        for (Eigen::Index j = 0; j < n; ++j)
+            ref_change = std::max(ref_change, (ref.col(j) - ref_tight.col(j)).norm() / std::sqrt(double(D)));
         std::ostringstream l;
         if (sch.alpha(t_max) == 0.0)  // the data form, the one finite at alpha = 0 (deis/research/reference.hpp)
             l << "reference solution: Boost.Odeint Runge-Kutta-Fehlberg 7(8) on dz/du = x0(sigma z, t(1/u)) with "
@@ -238,6 +243,45 @@ int run(const settings& cfg, const Schedule& sch, const Net& net, deis::model_ou
           << ref_seconds << " s; at tolerance " << sci(cfg.ref_tol / 10, 0)
           << " it changes by at most " << sci(ref_change) << " (max e_i; " << ref_tight_seconds << " s)";
         info.lines.push_back(l.str());
+        std::cerr << "deis-bench: " << l.str() << '\n';
+    } else if (given_ref.rows() != D || given_ref.cols() != n) {
+        throw std::runtime_error("--reference " + cfg.reference_file + ": " + std::to_string(given_ref.cols()) +
+                                 " samples of " + std::to_string(given_ref.rows()) + " values for " +
+                                 std::to_string(n) + " x_T of " + std::to_string(D));
+    } else {
+        info.lines.push_back("reference solution: " + cfg.reference_file + " (given, not computed)");
+    }
+    std::vector<Eigen::Index> ref_comp(static_cast<std::size_t>(n));
+    if (mix)
+        for (Eigen::Index j = 0; j < n; ++j) ref_comp[std::size_t(j)] = mix->most_likely_component(ref.col(j));
+
+    // recommended+calibrated: one calibration reference for every budget, on 256 samples from
+    // the prior N(0, sigma(t_max)^2 I) drawn with deis::noise_ops from seed + 1 (never the
+    // evaluated x_T), with optimize_grid's default tolerance and candidates
+    const deis::calibrate_options calibration;
+    std::optional<deis::calibration_reference> calibration_ref;
+    std::vector<std::pair<int, long>> search_calls;  // steps, network calls of the search
+    const bool calibrating = std::any_of(solvers.begin(), solvers.end(), [](const solver_spec& s) { return s.calibrated; }) &&
+                             std::any_of(grids.begin(), grids.end(), [](const grid_spec& g) { return g.recommended; });
+    if (calibrating) {
+        deis::state<double> batch(D, 256);
+        deis::noise_ops<deis::state<double>>::fill(batch, cfg.seed + 1, 0);
+        batch *= sch.sigma(t_max);
+        deis::calibration_reference_options ro;
+        ro.tol = calibration.reference_tol;
+        ro.candidates = calibration.candidates;
+        ro.output = output;
+        progress bar("calibration reference", ro.candidates);
+        ro.progress = [&bar](const deis::calibrate_progress& p) {
+            bar.update(p.segments);
+            return true;
+        };
+        calibration_ref = deis::make_calibration_reference(sch, net, batch, t_max, t_end, ro);
+        bar.finish();
+        std::ostringstream l;
+        l << std::fixed << std::setprecision(1) << "calibration reference (recommended+calibrated): 256 samples, "
+          << calibration_ref->network_calls << " network calls on them, " << calibration_ref->seconds << " s";
+        std::cerr << "deis-bench: " << l.str() << '\n';
     }
 
     // the sweep
@@ -266,19 +310,21 @@ int run(const settings& cfg, const Schedule& sch, const Net& net, deis::model_ou
                         auto grid = g.recommended ? deis::recommended_grid(sch, steps, t_max, t_end)
                                                   : build_grid(sch, g, steps, t_max, t_end);
                         if (s.calibrated) {
-                            // 256 calibration samples from the prior N(0, sigma(t_max)^2 I), drawn
-                            // with deis::noise_ops from seed + 1: never the evaluated x_T
-                            deis::state<double> batch(D, 256);
-                            deis::noise_ops<deis::state<double>>::fill(batch, cfg.seed + 1, 0);
-                            batch *= sch.sigma(t_max);
-                            deis::calibrate_options co;
+                            deis::calibrate_options co = calibration;
                             co.initial_grid = grid;
+                            progress cbar("calibration, " + std::to_string(steps) + " steps", co.max_runs);
+                            co.progress = [&cbar](const deis::calibrate_progress& p) {
+                                cbar.update(p.runs);
+                                return true;
+                            };
                             const auto config = [&sch, output](const std::vector<double>& g2) {
                                 deis::multistep_options o = deis::recommended_options(sch, g2);
                                 o.output = output;  // what the case's network returns
                                 return o;
                             };
-                            grid = deis::optimize_grid(sch, config, net, batch, steps, co).grid;
+                            const deis::optimized_grid og = deis::optimize_grid(sch, config, net, *calibration_ref, steps, co);
+                            search_calls.emplace_back(steps, og.search_calls);
+                            grid = og.grid;
                         }
                         const prepared_solver p = prepare(s, sch, grid, net, output);
                         Eigen::MatrixXd x = x_T;
@@ -307,6 +353,16 @@ int run(const settings& cfg, const Schedule& sch, const Net& net, deis::model_ou
         std::ostringstream l;
         l << rs.size() << " runs (" << solvers.size() << " solvers x " << grids.size() << " grids x " << cfg.nfe.size()
           << " NFE budgets) in " << std::fixed << std::setprecision(1) << sweep_seconds << " s";
+        info.lines.push_back(l.str());
+    }
+    if (calibration_ref) {
+        std::ostringstream l;
+        l << "recommended+calibrated: one calibration reference (deis::make_calibration_reference on 256 samples of "
+          << "seed " << cfg.seed + 1 << ", tol " << sci(calibration.reference_tol, 0) << ", " << calibration.candidates
+          << " candidate intervals): " << calibration_ref->network_calls << " network calls on the batch; the search "
+          << "(optimize_grid, at most " << calibration.max_runs << " runs) per budget, steps: calls";
+        for (std::size_t i = 0; i < search_calls.size(); ++i)
+            l << (i ? ", " : " ") << search_calls[i].first << ": " << search_calls[i].second;
         info.lines.push_back(l.str());
     }
     for (const auto& r : rs)

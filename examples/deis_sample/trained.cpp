@@ -2,9 +2,6 @@
 // LibTorch plugin deis-sample-torch.so (torch_plugin.hpp), loaded from the program's directory
 // here, for --model only; built when CMake found LibTorch (DEIS_SAMPLE_TORCH), else --model is
 // refused (options.cpp first, and load_model).
-#include <dlfcn.h>
-
-#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <stdexcept>
@@ -58,14 +55,9 @@ plugin::load_function load_plugin() {
     std::error_code ec;
     const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
     const std::string path = (ec ? std::filesystem::path() : exe.parent_path()) / DEIS_SAMPLE_TORCH_PLUGIN;
-    void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);  // never closed: the module lives to the end
-    if (handle == nullptr)
-        usage_error("--model: cannot load deis-sample's LibTorch plugin: " + std::string(::dlerror()));
-    void* symbol = ::dlsym(handle, plugin::load_symbol);
-    if (symbol == nullptr) usage_error("--model: " + path + " is not deis-sample's LibTorch plugin");
-    plugin::load_function load = nullptr;
-    static_assert(sizeof load == sizeof symbol, "a function pointer as dlsym gives it");
-    std::memcpy(&load, &symbol, sizeof load);
+    std::string error;
+    const plugin::load_function load = plugin::open_plugin(path, error);
+    if (load == nullptr) usage_error("--model: " + error);
     return load;
 }
 
@@ -73,14 +65,7 @@ plugin::load_function load_plugin() {
 
 std::unique_ptr<trained_network> load_model(const options& o) {
     const plugin::load_function load = load_plugin();
-    plugin::request r;
-    r.path = o.model_file;
-    r.float64 = o.dtype == "float64";
-    r.cuda = o.device == "cuda";
-    r.batch = o.batch;
-    r.shape = o.shape;
-    plugin::loaded l;
-    load(r, l);
+    plugin::loaded l = plugin::load_module(load, o.model_file, o.dtype, o.device, o.batch, o.shape);
     switch (l.why) {
         case plugin::refusal::usage: usage_error("--" + l.message);  // "--device cuda: CUDA is not available ..."
         case plugin::refusal::input: throw failure(exit_input, "--model " + l.message);

@@ -38,6 +38,7 @@
 #include "records.hpp"
 #include "runs.hpp"
 #include "stochastic.hpp"
+#include "suite.hpp"
 #include "support/csv_io.hpp"
 #include "support/mixture_io.hpp"
 #include "support/number_options.hpp"
@@ -93,7 +94,19 @@ int bench_main(int argc, char** argv) {
     app.add_flag("--stochastic", cfg.stochastic,
                  "instead of the sweep: the stochastic samplers (DDIM with eta, the SDE form) on the t2 grid, measured by "
                  "the sliced Wasserstein distance to exact samples of the data (stochastic.md, stochastic.csv)");
+    bool suite = false;
+    suite_settings scfg;
+    app.add_flag("--suite", suite,
+                 "instead of the sweep: every candidate of the recommended rule on the suite (the mixtures under VP, VE "
+                 "and flow matching, the trained networks of tests/data/trained), the rule chosen and its leave-one-out "
+                 "table (suite.md, suite.csv in --out-dir/suite)");
     CLI11_PARSE(app, argc, argv);
+    if (suite) {
+        scfg.mixtures_dir = DEIS_BENCH_MIXTURES_DIR;
+        scfg.out_dir = (fs::path(cfg.out_dir) / "suite").string();
+        if (samples->count() > 0) scfg.samples = cfg.samples;
+        return run_suite(scfg, trained_suite(std::string(DEIS_BENCH_REFERENCE_DIR) + "/trained"));
+    }
     cfg.samples_given = samples->count() > 0;
 
     if (list) {

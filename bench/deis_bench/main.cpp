@@ -18,6 +18,8 @@
 //   deis-bench --list                   the solvers and grids
 //   deis-bench --stochastic --samples 4000   the stochastic samplers by sliced Wasserstein distance
 //   deis-bench --model m.pt --noise xT.csv [--reference exact.csv] [--peers peers.csv]
+//   deis-bench --suite                  the recommended rule's candidates on 25 problems, the choice
+//                                       and its leave-one-out (suite.hpp; about 12 min on one core)
 //
 // --model: a TorchScript module, run by deis-sample's LibTorch plugin (loaded for --model
 // only; a build without LibTorch refuses it). Its contract: forward(x, t) with x of shape
@@ -31,7 +33,8 @@
 // message naming the call and its time, before anything is written to --out-dir.
 //
 // The sources: problems (mixtures, x_T), runs (solvers, grids, the sweep), model (--model),
-// report (tables, CSV, the check against tests/data), plot (gnuplot) and this command line.
+// suite and selection (--suite), report (tables, CSV, the check against tests/data), plot
+// (gnuplot) and this command line.
 #include <CLI/CLI.hpp>
 #include <Eigen/Core>
 #include <algorithm>
@@ -51,6 +54,7 @@
 #include "records.hpp"
 #include "runs.hpp"
 #include "stochastic.hpp"
+#include "suite.hpp"
 #include "support/csv_io.hpp"
 #include "support/mixture_io.hpp"
 #include "support/number_options.hpp"
@@ -143,7 +147,23 @@ int bench_main(int argc, char** argv) {
     app.add_flag("--stochastic", cfg.stochastic,
                  "instead of the sweep: the stochastic samplers (DDIM with eta, the SDE form) on the t2 grid, measured by "
                  "the sliced Wasserstein distance to exact samples of the data (stochastic.md, stochastic.csv)");
+    bool suite = false;
+    suite_settings scfg;
+    app.add_flag("--suite", suite,
+                 "instead of the sweep: every candidate of the recommended rule on the suite (the mixtures under VP, VE "
+                 "and flow matching, the trained networks of tests/data/trained), the rule chosen and its leave-one-out "
+                 "table (suite.md, suite.csv in --out-dir/suite)");
     CLI11_PARSE(app, argc, argv);
+    if (suite) {
+        if (!cfg.model_file.empty() || !cfg.mixture_file.empty() || !cfg.check_dir.empty() || cfg.stochastic)
+            throw std::runtime_error("--suite runs its own problems: no --model, --mixture, --check-reference or "
+                                     "--stochastic");
+        scfg.seed = cfg.seed;
+        scfg.mixtures_dir = DEIS_BENCH_MIXTURES_DIR;
+        scfg.out_dir = (fs::path(cfg.out_dir) / "suite").string();
+        if (samples->count() > 0) scfg.samples = cfg.samples;
+        return run_suite(scfg, trained_suite(std::string(DEIS_BENCH_REFERENCE_DIR) + "/trained"));
+    }
     cfg.samples_given = samples->count() > 0;
 
     if (list) {

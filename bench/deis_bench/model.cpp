@@ -12,6 +12,7 @@
 #include "problems.hpp"
 #include "report.hpp"
 #include "runs.hpp"
+#include "suite.hpp"
 #include "support/csv_io.hpp"
 
 #ifdef DEIS_BENCH_TORCH_PLUGIN
@@ -127,6 +128,21 @@ int run_on(const settings& cfg, const Schedule& sch, double t_max, double t_end,
 
 }  // namespace
 
+std::vector<trained_problem> trained_suite(const std::string& dir) {
+    settings cfg;
+    cfg.model_file = dir + "/patches_eps.pt";
+    cfg.dtype = "float64";
+    auto net = std::make_shared<model_network>("--suite " + cfg.model_file, load_module(cfg));
+    trained_problem p;
+    p.name = "patches/vp (trained)";
+    p.net = [net](const deis::state<double>& x, double t, deis::state<double>& out) { (*net)(x, t, out); };
+    p.x_T = deis_tools::read_samples(dir + "/xT.csv");
+    p.reference = deis_tools::read_samples(dir + "/exact.csv");
+    p.calibration = deis_tools::read_samples(dir + "/calib_xT.csv");
+    for (const auto& [n, e] : read_peer_medians(dir + "/peers.csv")) p.best_peer.emplace_back(n, e);
+    return {std::move(p)};
+}
+
 int run_model(const settings& cfg) {
     if (cfg.schedule == "ve")
         return run_on(cfg, deis::ve(0.01, 50.0), 1.0, 0.0,
@@ -139,6 +155,11 @@ int run_model(const settings& cfg) {
 }
 
 #else
+
+std::vector<trained_problem> trained_suite(const std::string& dir) {
+    std::cerr << "deis-bench --suite: built without LibTorch, the trained network of " << dir << " is left out\n";
+    return {};
+}
 
 int run_model(const settings& cfg) {
     throw std::runtime_error("--model " + cfg.model_file +

@@ -31,11 +31,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr double nan_v = std::numeric_limits<double>::quiet_NaN();
+constexpr double suite_nan = std::numeric_limits<double>::quiet_NaN();
 
 // A candidate of the rule: a configuration name and a grid (power of the VP clock's t, or
 // log-rho for power 0; on flow matching a power of t).
-struct candidate {
+struct suite_candidate {
     std::string method;
     double power = 2.0;
     std::string name() const {
@@ -50,7 +50,7 @@ struct candidate {
     }
 };
 
-std::vector<candidate> candidates(const std::string& family) {
+std::vector<suite_candidate> suite_candidates(const std::string& family) {
     std::vector<std::string> methods;
     std::vector<double> powers = {1.0, 1.5, 2.0, 2.5, 3.0};
     if (family == "flow") {
@@ -66,7 +66,7 @@ std::vector<candidate> candidates(const std::string& family) {
                    "uni_pc",                      "uni_pc_bh2+order=2",          "uni_pc_bh2"};
         powers.push_back(0.0);
     }
-    std::vector<candidate> out;
+    std::vector<suite_candidate> out;
     for (const auto& m : methods)
         for (double p : powers) out.push_back({m, p});
     return out;
@@ -76,7 +76,7 @@ std::vector<candidate> candidates(const std::string& family) {
 // vp_linear(0.1, 20) between the ends' noise levels (the clock of recommended_grid), or log-rho;
 // for flow matching the power grid in t.
 template <class Schedule>
-std::vector<double> candidate_grid(const Schedule& sch, const candidate& c, int steps, double t_max, double t_end) {
+std::vector<double> suite_grid(const Schedule& sch, const suite_candidate& c, int steps, double t_max, double t_end) {
     if (deis::family_of(sch) == deis::schedule_family::flow) return deis::power_t_grid(sch, steps, t_max, t_end, c.power);
     if (c.power == 0.0) return deis::log_rho_grid(sch, steps, t_max, t_end);
     const deis::vp_linear clock = deis::detail::vp_clock();
@@ -88,7 +88,7 @@ std::vector<double> candidate_grid(const Schedule& sch, const candidate& c, int 
     return deis::check_grid(sch, std::move(g));
 }
 
-double median_error(const Eigen::MatrixXd& x, const Eigen::MatrixXd& ref) {
+double suite_median_error(const Eigen::MatrixXd& x, const Eigen::MatrixXd& ref) {
     std::vector<double> e(std::size_t(x.cols()));
     for (Eigen::Index j = 0; j < x.cols(); ++j)
         e[std::size_t(j)] = (x.col(j) - ref.col(j)).norm() / std::sqrt(double(x.rows()));
@@ -102,47 +102,47 @@ double median_error(const Eigen::MatrixXd& x, const Eigen::MatrixXd& ref) {
 // The calibrated row: optimize_grid from the current recommended grid and configuration on a
 // calibration batch of the problem's own (never the evaluated x_T), against one calibration
 // reference made at the first call; its error on x_T and the search's network calls.
-struct calibrated_run {
-    double error = nan_v;
+struct suite_calibrated_run {
+    double error = suite_nan;
     long search_calls = 0;
 };
-struct problem {
+struct suite_problem {
     std::string name, family;
     bool trained = false;
-    std::function<double(const candidate&, int)> error;
-    std::function<calibrated_run(int)> calibrated;
+    std::function<double(const suite_candidate&, int)> error;
+    std::function<suite_calibrated_run(int)> calibrated;
     std::function<long()> reference_calls;  // of the calibration reference, once made
     std::vector<std::pair<int, double>> best_peer;
 };
 
 template <class Schedule>
-std::function<double(const candidate&, int)> make_error(Schedule sch, any_network net, deis::model_output output,
+std::function<double(const suite_candidate&, int)> suite_error_function(Schedule sch, any_network net, deis::model_output output,
                                                         Eigen::MatrixXd x_T, Eigen::MatrixXd ref, double t_max,
                                                         double t_end) {
-    return [=](const candidate& c, int nfe) -> double {
+    return [=](const suite_candidate& c, int nfe) -> double {
         try {
             const bool rec = c.method == "recommended";
             std::vector<double> grid = rec ? deis::recommended_grid(sch, nfe, t_max, t_end)
-                                           : candidate_grid(sch, c, nfe, t_max, t_end);
+                                           : suite_grid(sch, c, nfe, t_max, t_end);
             deis::solver_config config = deis::parse_solver_config(c.method);
             config.multistep.output = output;
             config.rk.output = output;
             Eigen::MatrixXd x = x_T;
             const deis::sample_result r = deis::with_solver(
                 config, sch, std::move(grid), [&](const auto& solver) { return solver.sample(net, x); });
-            return r.ok() ? median_error(x, ref) : nan_v;
+            return r.ok() ? suite_median_error(x, ref) : suite_nan;
         } catch (const std::invalid_argument&) {
-            return nan_v;
+            return suite_nan;
         }
     };
 }
 
 template <class Schedule>
-void add_calibration(problem& pr, Schedule sch, any_network net, deis::model_output output, Eigen::MatrixXd x_T,
+void add_suite_calibration(suite_problem& pr, Schedule sch, any_network net, deis::model_output output, Eigen::MatrixXd x_T,
                      Eigen::MatrixXd ref, Eigen::MatrixXd batch, double t_max, double t_end) {
     auto cal = std::make_shared<deis::calibration_reference>();
     pr.reference_calls = [cal] { return cal->network_calls; };
-    pr.calibrated = [=](int nfe) -> calibrated_run {
+    pr.calibrated = [=](int nfe) -> suite_calibrated_run {
         if (!cal->complete) {
             deis::calibration_reference_options ro;
             ro.output = output;
@@ -159,12 +159,12 @@ void add_calibration(problem& pr, Schedule sch, any_network net, deis::model_out
         const deis::multistep_solver solver(sch, og.grid, config(og.grid));
         Eigen::MatrixXd x = x_T;
         const deis::sample_result r = solver.sample(net, x);
-        return {r.ok() ? median_error(x, ref) : nan_v, og.search_calls};
+        return {r.ok() ? suite_median_error(x, ref) : suite_nan, og.search_calls};
     };
 }
 
 template <class Schedule>
-Eigen::MatrixXd reference_of(const Schedule& sch, const any_network& net, deis::model_output output,
+Eigen::MatrixXd suite_reference(const Schedule& sch, const any_network& net, deis::model_output output,
                              const Eigen::MatrixXd& x_T, double t_max, double t_end) {
     deis::reference_options opt;
     opt.atol = opt.rtol = 1e-11;
@@ -176,7 +176,7 @@ Eigen::MatrixXd reference_of(const Schedule& sch, const any_network& net, deis::
     return x;
 }
 
-std::vector<problem> mixture_problems(const suite_settings& cfg) {
+std::vector<suite_problem> suite_mixture_problems(const suite_settings& cfg) {
     std::vector<std::pair<std::string, deis::gaussian_mixture>> mixtures = {{"ring2d", ring2d_mixture()},
                                                                              {"gmm16d", gmm16d_mixture()}};
     if (!cfg.mixtures_dir.empty()) {
@@ -186,15 +186,15 @@ std::vector<problem> mixture_problems(const suite_settings& cfg) {
         std::sort(files.begin(), files.end());
         for (const auto& f : files) mixtures.emplace_back(f.stem().string(), deis_tools::read_mixture_json(f.string()));
     }
-    std::vector<problem> out;
+    std::vector<suite_problem> out;
     const auto has = [&](const char* f) { return std::find(cfg.families.begin(), cfg.families.end(), f) != cfg.families.end(); };
     // x_T ~ N(0, scale^2 I) from the seed; the calibration batch (256) from seed + 1
     const auto add = [&](const std::string& name, const std::string& family, auto sch, const any_network& net,
                          deis::model_output output, Eigen::Index D, double scale, double t_max, double t_end) {
         const Eigen::MatrixXd x_T = draw_noise(D, cfg.samples, cfg.seed, scale);
-        const Eigen::MatrixXd ref = reference_of(sch, net, output, x_T, t_max, t_end);
-        problem pr{name, family, false, make_error(sch, net, output, x_T, ref, t_max, t_end), {}, {}, {}};
-        add_calibration(pr, sch, net, output, x_T, ref, draw_noise(D, 256, cfg.seed + 1, scale), t_max, t_end);
+        const Eigen::MatrixXd ref = suite_reference(sch, net, output, x_T, t_max, t_end);
+        suite_problem pr{name, family, false, suite_error_function(sch, net, output, x_T, ref, t_max, t_end), {}, {}, {}};
+        add_suite_calibration(pr, sch, net, output, x_T, ref, draw_noise(D, 256, cfg.seed + 1, scale), t_max, t_end);
         out.push_back(std::move(pr));
     };
     for (const auto& [name, mix] : mixtures) {
@@ -221,13 +221,13 @@ std::vector<problem> mixture_problems(const suite_settings& cfg) {
     return out;
 }
 
-std::string fmt(double v, int prec = 2) {
+std::string ratio_text(double v, int prec = 2) {
     if (!std::isfinite(v)) return "-";
     std::ostringstream s;
     s << std::fixed << std::setprecision(prec) << v;
     return s.str();
 }
-std::string sci(double v) {
+std::string error_text(double v) {
     if (!std::isfinite(v)) return "-";
     std::ostringstream s;
     s << std::scientific << std::setprecision(2) << v;
@@ -238,31 +238,31 @@ std::string sci(double v) {
 
 int run_suite(const suite_settings& cfg, const std::vector<trained_problem>& trained) {
     const auto t_start = std::chrono::steady_clock::now();
-    std::vector<problem> problems;
+    std::vector<suite_problem> problems;
     for (const auto& t : trained) {
         const deis::vp_linear sch(0.1, 20.0, 1.0);
-        problem pr{t.name, "vp", true, make_error(sch, t.net, deis::model_output::eps, t.x_T, t.reference, 1.0, 1e-3),
+        suite_problem pr{t.name, "vp", true, suite_error_function(sch, t.net, deis::model_output::eps, t.x_T, t.reference, 1.0, 1e-3),
                    {}, {}, t.best_peer};
         if (t.calibration.size() > 0)
-            add_calibration(pr, sch, t.net, deis::model_output::eps, t.x_T, t.reference, t.calibration, 1.0, 1e-3);
+            add_suite_calibration(pr, sch, t.net, deis::model_output::eps, t.x_T, t.reference, t.calibration, 1.0, 1e-3);
         problems.push_back(std::move(pr));
     }
     std::cerr << "suite: reference solutions of the mixtures\n";
-    for (auto& p : mixture_problems(cfg)) problems.push_back(std::move(p));
+    for (auto& p : suite_mixture_problems(cfg)) problems.push_back(std::move(p));
 
     const std::size_t nn = cfg.nfe.size(), np = problems.size();
     suite_table tab;
-    std::vector<std::vector<double>> cur(np, std::vector<double>(nn, nan_v)), cal = cur;
+    std::vector<std::vector<double>> cur(np, std::vector<double>(nn, suite_nan)), cal = cur;
     std::vector<std::vector<long>> cal_calls(np, std::vector<long>(nn, 0));
-    std::map<std::string, std::vector<candidate>> cands;
-    for (const auto& f : cfg.families) cands[f] = candidates(f);
+    std::map<std::string, std::vector<suite_candidate>> cands;
+    for (const auto& f : cfg.families) cands[f] = suite_candidates(f);
     fs::create_directories(cfg.out_dir);
     std::ofstream csv(fs::path(cfg.out_dir) / "suite.csv");
     csv << "problem,family,candidate,method,power,nfe,median_err\n";
     for (std::size_t p = 0; p < np; ++p) {
         const auto& cs = cands.at(problems[p].family);
         tab.family.push_back(problems[p].family);
-        tab.err.emplace_back(cs.size(), std::vector<double>(nn, nan_v));
+        tab.err.emplace_back(cs.size(), std::vector<double>(nn, suite_nan));
         std::cerr << "suite: " << problems[p].name << " (" << cs.size() << " candidates x " << nn << " NFEs";
         std::cerr << (problems[p].calibrated ? ", then the calibrated grids)\n" : ")\n");
         for (std::size_t c = 0; c < cs.size(); ++c)
@@ -277,7 +277,7 @@ int run_suite(const suite_settings& cfg, const std::vector<trained_problem>& tra
             csv << problems[p].name << ',' << problems[p].family << ",recommended,recommended,," << cfg.nfe[n] << ','
                 << cur[p][n] << '\n';
             if (!problems[p].calibrated) continue;
-            const calibrated_run r = problems[p].calibrated(cfg.nfe[n]);
+            const suite_calibrated_run r = problems[p].calibrated(cfg.nfe[n]);
             cal[p][n] = r.error;
             cal_calls[p][n] = r.search_calls;
             csv << problems[p].name << ',' << problems[p].family << ",calibrated,calibrated,," << cfg.nfe[n] << ','
@@ -294,7 +294,7 @@ int run_suite(const suite_settings& cfg, const std::vector<trained_problem>& tra
     }
     const auto ratio_row = [&](const std::vector<double>& v) {
         std::string s;
-        for (double x : v) s += " " + fmt(x) + " |";
+        for (double x : v) s += " " + ratio_text(x) + " |";
         return s;
     };
     const auto over_best = [&](std::size_t p, const std::vector<double>& e) {
@@ -311,7 +311,7 @@ int run_suite(const suite_settings& cfg, const std::vector<trained_problem>& tra
             worst = std::max(worst, std::isfinite(r) ? r : std::numeric_limits<double>::infinity());
             ++count;
         }
-        std::string text() const { return count ? fmt(std::exp(log_sum / count)) + " / " + fmt(worst) : "-"; }
+        std::string text() const { return count ? ratio_text(std::exp(log_sum / count)) + " / " + ratio_text(worst) : "-"; }
     };
 
     std::ostringstream md;
@@ -346,7 +346,7 @@ int run_suite(const suite_settings& cfg, const std::vector<trained_problem>& tra
         md << "\n### " << problems[p].name << " against the best peer\n\nRatio to the lowest median error of the "
               "other projects' runs at each NFE.\n\n"
            << head << '\n' << sep << '\n';
-        std::vector<double> peer(nn, nan_v);
+        std::vector<double> peer(nn, suite_nan);
         for (std::size_t n = 0; n < nn; ++n)
             for (const auto& [k, v] : problems[p].best_peer)
                 if (k == cfg.nfe[n]) peer[n] = v;
@@ -393,7 +393,7 @@ int run_suite(const suite_settings& cfg, const std::vector<trained_problem>& tra
             for (std::size_t p = 0; p < np; ++p)
                 if (problems[p].family == f) s.add(tab.err[p][c][n] / best[p][n]);
             md << "| " << f << " | " << cfg.nfe[n] << " | " << cands.at(f)[c].name() << " | "
-               << fmt(std::exp(s.log_sum / s.count)) << " |\n";
+               << ratio_text(std::exp(s.log_sum / s.count)) << " |\n";
         }
 
     md << "\n## Leave-one-out\n\nOn each problem, the ratio to the library's best of the candidate chosen on the "
@@ -401,14 +401,14 @@ int run_suite(const suite_settings& cfg, const std::vector<trained_problem>& tra
        << head << " largest |\n" << sep << "---|\n";
     for (std::size_t p = 0; p < np; ++p)
         md << "| " << problems[p].name << " |" << ratio_row(loo[p]) << " "
-           << fmt(*std::max_element(loo[p].begin(), loo[p].end())) << " |\n";
+           << ratio_text(*std::max_element(loo[p].begin(), loo[p].end())) << " |\n";
 
     md << "\n## Per problem\n\nThe library's best median error, and ratios to it.\n";
     for (std::size_t p = 0; p < np; ++p) {
         std::vector<double> chosen(nn);
         for (std::size_t n = 0; n < nn; ++n) chosen[n] = tab.err[p][rule[problems[p].family][n]][n] / best[p][n];
         md << "\n### " << problems[p].name << "\n\n" << head << '\n' << sep << '\n' << "| library's best |";
-        for (double b : best[p]) md << ' ' << sci(b) << " |";
+        for (double b : best[p]) md << ' ' << error_text(b) << " |";
         md << "\n| recommended |" << ratio_row(over_best(p, cur[p])) << "\n| choice on the suite |"
            << ratio_row(chosen) << "\n| leave-one-out choice |" << ratio_row(loo[p]) << "\n| calibrated |"
            << ratio_row(over_best(p, cal[p])) << '\n';

@@ -100,30 +100,38 @@ struct failing_net {
     }
 };
 
-// f(tableau) for the tableaux of the suite (heun2, rk4): deis::with_tableau would instantiate
-// every solver of the suite for all nine built-in tableaux, on every backend (minutes of
-// compile time under the sanitizers for no extra check).
+// f(solver) with the solver of configuration c on the suite's problem: a multistep solver, or
+// a Runge-Kutta one of the suite's tableaux (heun2, rk4; all nine would instantiate every check
+// nine times per backend, minutes of compile time under the sanitizers for no extra check).
 template <class F>
-decltype(auto) with_suite_tableau(const std::string& name, F&& f) {
-    if (name == "heun2") return f(deis::tableau::heun2{});
-    if (name != "rk4") throw std::invalid_argument("conformance: tableau " + name + " is not in the suite");
-    return f(deis::tableau::rk4{});
-}
-
-// Runs configuration c on x with network net (and an observer), with a workspace made here or
-// the given one.
-template <class S, class Net, class Observer = deis::detail::no_observer>
-deis::sample_result run(const problem& p, const config& c, Net&& net, S& x, Observer&& observer = Observer{}) {
+decltype(auto) with_suite_solver(const problem& p, const config& c, F&& f) {
     if (!c.tableau.empty()) {
-        return with_suite_tableau(c.tableau, [&](auto tab) {
-            const deis::rk_solver<decltype(tab)> solver(p.schedule, p.grid, deis::rk_options{c.multistep.output});
-            deis::rk_workspace<S> ws(solver, x);
-            return solver.sample(net, x, ws, observer);
+        return deis_test::with_tableau_of<deis::tableau::heun2, deis::tableau::rk4>(c.tableau, [&](auto tab) {
+            return f(deis::rk_solver<decltype(tab)>(p.schedule, p.grid, deis::rk_options{c.multistep.output}));
         });
     }
-    const deis::multistep_solver solver(p.schedule, p.grid, c.multistep);
-    deis::multistep_workspace<S> ws(solver, x);
-    return solver.sample(net, x, ws, observer);
+    return f(deis::multistep_solver(p.schedule, p.grid, c.multistep));
+}
+
+// The suite's runs see their network and observer through std::function, so that each solver is
+// instantiated once per state type and kind of observer (none, void, bool), not once per
+// network and observer of every check (the calls, and so every check, are the same).
+template <class S>
+using network = std::function<void(const S&, double, S&)>;
+
+// Runs configuration c on x with network net (and an observer), with a workspace made here.
+template <class S, class Net, class Observer = deis::detail::no_observer>
+deis::sample_result run(const problem& p, const config& c, Net&& net, S& x, Observer&& observer = Observer{}) {
+    const network<S> erased = std::ref(net);
+    return with_suite_solver(p, c, [&](const auto& solver) {
+        deis::workspace<S> ws(solver, x);
+        if constexpr (std::is_same_v<std::decay_t<Observer>, deis::detail::no_observer>) {
+            return solver.sample(erased, x, ws);
+        } else {
+            using go_on = std::invoke_result_t<Observer&, const deis::step_info<S>&>;  // void or bool
+            return solver.sample(erased, x, ws, std::function<go_on(const deis::step_info<S>&)>(std::ref(observer)));
+        }
+    });
 }
 
 template <class B>
@@ -321,6 +329,7 @@ int step_through(const Solver& solver, S& x, Net& net, bool zero_copy, std::vect
 // of the suite, a stochastic one (the same noise), and a Heun run ending at sigma = 0.
 template <class B>
 void the_stepper_equals_sample() {
+    using S = typename B::state_type;
     using R = typename B::reference_scalar;
     const problem p;
     std::vector<config> all = configurations();
@@ -338,18 +347,12 @@ void the_stepper_equals_sample() {
                 net(x, t, out);
             };
             auto a = make<B>(p.x_T), b = make<B>(p.x_T);
-            auto compare = [&](const auto& solver) {
-                const deis::sample_result r = solver.sample(logging, a.state());
+            const network<S> logged = std::ref(logging);
+            with_suite_solver(p, c, [&](const auto& solver) {
+                const deis::sample_result r = solver.sample(logged, a.state());
                 REQUIRE(r.ok());
                 CHECK(step_through<B>(solver, b.state(), net, zero_copy, step_times) == r.nfe);
-            };
-            if (!c.tableau.empty()) {
-                with_suite_tableau(c.tableau, [&](auto tab) {
-                    compare(deis::rk_solver<decltype(tab)>(p.schedule, p.grid, deis::rk_options{c.multistep.output}));
-                });
-            } else {
-                compare(deis::multistep_solver(p.schedule, p.grid, c.multistep));
-            }
+            });
             CHECK(step_times == sample_times);
             CHECK(B::read(b.state()) == B::read(a.state()));
         }
@@ -375,13 +378,8 @@ void the_steppers_preview_is_the_observers() {
         std::vector<Eigen::MatrixXd> previews;
         std::vector<double> times;
         auto b = make<B>(p.x_T);
-        auto solve = [&](const auto& solver) { step_through<B>(solver, b.state(), net, false, times, &previews); };
-        if (!c.tableau.empty())
-            with_suite_tableau(c.tableau, [&](auto tab) {
-                solve(deis::rk_solver<decltype(tab)>(p.schedule, p.grid, deis::rk_options{c.multistep.output}));
-            });
-        else
-            solve(deis::multistep_solver(p.schedule, p.grid, c.multistep));
+        with_suite_solver(p, c,
+                          [&](const auto& solver) { step_through<B>(solver, b.state(), net, false, times, &previews); });
         // the observer sees each step's first call; a Runge-Kutta step makes `stages` calls
         const std::size_t per_step = previews.size() / seen.size();
         REQUIRE(previews.size() == per_step * seen.size());

@@ -10,10 +10,15 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "catch.hpp"
 #include "deis/multistep.hpp"
+#include "deis/solver_config.hpp"
+#include "deis/tableau.hpp"
 #include "support/csv_io.hpp"
 #include "support/mixture_io.hpp"
 
@@ -136,6 +141,35 @@ inline double median(std::vector<double> v) {
 inline double rel_diff(double a, double b) {
     const double d = std::abs(a - b);
     return b == 0.0 ? d : d / std::abs(b);
+}
+
+/// deis::with_tableau(name, f) with f instantiated for the listed tableaux only (a test's
+/// solvers cost compile time per tableau); another built-in name throws std::logic_error.
+template <class... Tableaux, class F>
+decltype(auto) with_tableau_of(const std::string& name, F&& f) {
+    using result = decltype(f(std::tuple_element_t<0, std::tuple<Tableaux...>>{}));
+    return deis::with_tableau(name, [&](auto t) -> result {
+        if constexpr ((std::is_same_v<decltype(t), Tableaux> || ...))
+            return f(t);
+        else
+            throw std::logic_error(std::string("the test builds no solver of tableau ") + decltype(t)::name);
+    });
+}
+
+/// deis::with_solver(c, schedule, grid, f) with f instantiated for the multistep solver and
+/// the Runge-Kutta solvers of the listed tableaux only; another tableau throws std::logic_error.
+template <class... Tableaux, class Schedule, class F>
+decltype(auto) with_solver_of(const deis::solver_config& c, const Schedule& schedule, std::vector<double> grid,
+                              F&& f) {
+    using result = decltype(f(std::declval<const deis::multistep_solver&>()));
+    return deis::with_solver(c, schedule, std::move(grid), [&](const auto& solver) -> result {
+        using solver_type = std::decay_t<decltype(solver)>;
+        if constexpr (std::is_same_v<solver_type, deis::multistep_solver> ||
+                      (std::is_same_v<solver_type, deis::rk_solver<Tableaux>> || ...))
+            return f(solver);
+        else
+            throw std::logic_error("the test builds no solver of tableau " + c.tableau);
+    });
 }
 
 }  // namespace deis_test

@@ -70,7 +70,7 @@ double error_to_clean(const Schedule& sch, const gaussian_data& g, const family&
         o.output = out;
         r = deis::multistep_solver(sch, grid, o).sample(net, x);
     } else {
-        r = deis::with_tableau(f.tableau, [&](auto tab) {
+        r = deis_test::with_tableau_of<deis::tableau::heun2, deis::tableau::rk4>(f.tableau, [&](auto tab) {
             return deis::rk_solver<decltype(tab)>(sch, grid, {out}).sample(net, x);
         });
     }

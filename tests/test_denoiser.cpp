@@ -25,6 +25,9 @@ struct foreign_tensor {
 };
 // That library's sampler callback: the denoised tensor at (x, sigma), owned by the callee.
 using denoise_cb_t = std::function<foreign_tensor*(foreign_tensor*, float, int)>;
+// The denoiser handed to sample_denoiser by both tests: one type, one instantiation of its
+// ten solvers.
+using denoise_fn = std::function<void(const float*, double, float*)>;
 
 // The denoiser of the ring mixture under the edm schedule, in that library's terms: x0 of
 // each sample (ne[0] = 2 values), computed in double at the float sigma it is given.
@@ -76,7 +79,7 @@ TEST_CASE("sample_denoiser: a stable-diffusion.cpp-style callback on foreign flo
         const std::vector<float> initial = latent.data;
         foreign_tensor scratch{latent.ne, std::vector<float>(80)};
         int step = 0;
-        auto denoise = [&](const float* in, double sigma, float* out) {
+        const denoiser_test::denoise_fn denoise = [&](const float* in, double sigma, float* out) {
             std::memcpy(scratch.data.data(), in, 80 * sizeof(float));
             const foreign_tensor* d = callback(&scratch, float(sigma), step++);
             std::memcpy(out, d->data.data(), 80 * sizeof(float));
@@ -98,14 +101,14 @@ TEST_CASE("sample_denoiser: a stable-diffusion.cpp-style callback on foreign flo
             foreign_tensor t{{2, 1, 1, 40}, std::vector<float>(in.data(), in.data() + 80)};
             out = Eigen::Map<const deis::state<float>>(again(&t, float(sigma), 0)->data.data(), 2, 40);
         };
-        deis::with_solver(c, schedule, deis::sigma_grid(schedule, sigmas),
+        deis_test::with_solver_of<deis::tableau::heun2>(c, schedule, deis::sigma_grid(schedule, sigmas),
                           [&](const auto& solver) { REQUIRE(solver.sample(net, x).ok()); });
         CHECK(Eigen::Map<const deis::state<float>>(latent.data.data(), 2, 40) == x);
 
         // and it samples: within float round-off of the same run in double (the sample's scale
         // is 4; float carries 6e-8 relative per operation over 10-19 calls)
         deis::state<double> xd = Eigen::Map<const deis::state<float>>(initial.data(), 2, 40).cast<double>();
-        deis::with_solver(c, schedule, deis::sigma_grid(schedule, sigmas),
+        deis_test::with_solver_of<deis::tableau::heun2>(c, schedule, deis::sigma_grid(schedule, sigmas),
                           [&](const auto& solver) { REQUIRE(solver.sample(ring.model, xd).ok()); });
         CHECK((x.cast<double>() - xd).cwiseAbs().maxCoeff() <= 1e-4);
     }
@@ -113,7 +116,7 @@ TEST_CASE("sample_denoiser: a stable-diffusion.cpp-style callback on foreign flo
 
 TEST_CASE("sample_denoiser: bad input is refused before any call", "[denoiser]") {
     int calls = 0;
-    auto denoise = [&](const float*, double, float* out) {
+    const denoiser_test::denoise_fn denoise = [&](const float*, double, float* out) {
         ++calls;
         out[0] = 0.0f;
     };

@@ -121,7 +121,8 @@ TEST_CASE("rhoRK-DEIS reproduces the official samples of every reference file", 
         const Eigen::MatrixXd expected = reference_samples(c.file);
         REQUIRE(expected.rows() == x_T.rows());
         REQUIRE(expected.cols() == x_T.cols());
-        deis::with_tableau(c.tableau, [&](auto tab) {
+        using deis::tableau::heun2, deis::tableau::kutta3, deis::tableau::rk4;  // the cases' tableaux
+        deis_test::with_tableau_of<heun2, kutta3, rk4>(c.tableau, [&](auto tab) {
             using Tab = decltype(tab);
             const deis::rk_solver<Tab> solver(ref_schedule, grid);
             counting<const deis::gmm_eps<deis::vp_linear>&> counted{net};

@@ -49,7 +49,9 @@ TEST_CASE("stepper: every configuration name gives sample()'s samples, bit for b
                              "rk:kutta3", "dpmpp_2m", "dpmpp_3m", "uni_pc", "uni_pc_bh2+order=2", "deis", "euler",
                              "ipndm", "heun"}) {
         CAPTURE(name);
-        deis::with_solver(deis::parse_solver_config(name), p.schedule, p.grid, [&](const auto& solver) {
+        using deis::tableau::heun2, deis::tableau::kutta3, deis::tableau::rk4;  // the names' tableaux
+        deis_test::with_solver_of<heun2, kutta3, rk4>(deis::parse_solver_config(name), p.schedule, p.grid,
+                                                        [&](const auto& solver) {
             mat a = p.x_T, b = p.x_T;
             const deis::sample_result r = solver.sample(p.eps, a);
             REQUIRE(r.ok());

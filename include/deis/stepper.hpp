@@ -60,10 +60,31 @@ class stepper;
 
 namespace detail {
 
-// What the steppers of both families share: the state, the workspace, the counts.
-template <class S>
+// What the steppers of both families share: the state, the workspace, the counts, and the
+// calls built on Derived's input(), output(), time() and consume().
+template <class Derived, class S>
 class stepper_core {
 public:
+    /// The network's timestep at time(), e.g. timestep(discrete_timesteps(schedule)).
+    double timestep(const timestep_map& map) const { return map(self().time()); }
+
+    /// Consumes the network's output at input(), copying it; then the next stage is formed
+    /// (Runge-Kutta) or the step is made.
+    [[nodiscard]] status advance(const S& out) {
+        const status st = accepts("advance", out, self().input());
+        if (st != status::success) return st;
+        ops::copy(self().output(), out);
+        return self().consume();
+    }
+    /// Consumes output(), which the network has written.
+    [[nodiscard]] status advance() {
+        S& out = self().output();
+        const status st = accepts("advance", out, self().input());
+        if (st == status::bad_output_shape) restore_layout(out, self().input());
+        if (st != status::success) return st;
+        return self().consume();
+    }
+
     /// Whether every step is done (x holds the sample).
     bool done() const { return step_ == steps_; }
     /// The step the next call belongs to, 0 .. steps() - 1 (steps() when done).
@@ -125,15 +146,19 @@ protected:
     std::optional<workspace<S>> own_;
     S* x_;
     int step_ = 0, steps_ = 0, nfe_ = 0;
+
+private:
+    Derived& self() { return static_cast<Derived&>(*this); }
+    const Derived& self() const { return static_cast<const Derived&>(*this); }
 };
 
 }  // namespace detail
 
 /// The stepper of a multistep solver (see stepper above): one network call per step.
 template <class S, class Noise>
-class stepper<multistep_solver, S, Noise> : public detail::stepper_core<S> {
-    using core = detail::stepper_core<S>;
-    using ops = state_ops<S>;
+class stepper<multistep_solver, S, Noise> : public detail::stepper_core<stepper<multistep_solver, S, Noise>, S> {
+    using core = detail::stepper_core<stepper, S>;
+    friend core;
 
 public:
     using state_type = S;
@@ -150,26 +175,8 @@ public:
     const S& input() const { return solver_->call_input(this->step_, *this->x_, b_); }
     /// The time of the next call: grid()[step()].
     double time() const { return solver_->grid()[std::size_t(this->done() ? this->steps_ : this->step_)]; }
-    /// The network's timestep at time(), e.g. timestep(discrete_timesteps(schedule)).
-    double timestep(const timestep_map& map) const { return map(time()); }
     /// A buffer of x's layout the network may write its output at input() into, for advance().
     S& output() { return *b_.fresh(solver_->history_); }
-
-    /// Consumes the network's output at input(), copying it; then the step is made.
-    [[nodiscard]] status advance(const S& out) {
-        const status st = this->accepts("advance", out, input());
-        if (st != status::success) return st;
-        ops::copy(output(), out);
-        return consume();
-    }
-    /// Consumes output(), which the network has written.
-    [[nodiscard]] status advance() {
-        S& out = output();
-        const status st = this->accepts("advance", out, input());
-        if (st == status::bad_output_shape) detail::restore_layout(out, input());
-        if (st != status::success) return st;
-        return consume();
-    }
     /// Writes the data prediction x0 that the network output `out` at input() implies into x0
     /// (a state of x's layout; before thresholding): the preview of the sample. Call it
     /// before advance(out).
@@ -219,9 +226,10 @@ private:
 /// The stepper of a Runge-Kutta solver (see stepper above): stages calls per step (one for
 /// an Euler step); input() is the stage state.
 template <class Tableau, class S, class Noise>
-class stepper<rk_solver<Tableau>, S, Noise> : public detail::stepper_core<S> {
-    using core = detail::stepper_core<S>;
-    using ops = state_ops<S>;
+class stepper<rk_solver<Tableau>, S, Noise>
+    : public detail::stepper_core<stepper<rk_solver<Tableau>, S, Noise>, S> {
+    using core = detail::stepper_core<stepper, S>;
+    friend core;
     using solver_type = rk_solver<Tableau>;
     static constexpr int stages = solver_type::stages;
 
@@ -245,27 +253,8 @@ public:
         if (this->done()) return solver_->grid().back();
         return row().stage_t[std::size_t(stage_)];
     }
-    /// The network's timestep at time(), e.g. timestep(discrete_timesteps(schedule)).
-    double timestep(const timestep_map& map) const { return map(time()); }
     /// A buffer of x's layout the network may write its output at input() into, for advance().
     S& output() { return *out_[std::size_t(stage_)]; }
-
-    /// Consumes the network's output at input(), copying it; then the next stage is formed or
-    /// the step is made.
-    [[nodiscard]] status advance(const S& out) {
-        const status st = this->accepts("advance", out, input());
-        if (st != status::success) return st;
-        ops::copy(output(), out);
-        return consume();
-    }
-    /// Consumes output(), which the network has written.
-    [[nodiscard]] status advance() {
-        S& out = output();
-        const status st = this->accepts("advance", out, input());
-        if (st == status::bad_output_shape) detail::restore_layout(out, input());
-        if (st != status::success) return st;
-        return consume();
-    }
     /// Writes the data prediction x0 that the network output `out` at input() implies into x0
     /// (a state of x's layout): the preview of the sample. Call it before advance(out).
     void data_prediction(const S& out, S& x0) const {

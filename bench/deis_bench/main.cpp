@@ -19,7 +19,7 @@
 //   deis-bench --stochastic --samples 4000   the stochastic samplers by sliced Wasserstein distance
 //   deis-bench --model m.pt --noise xT.csv [--reference exact.csv] [--peers peers.csv]
 //   deis-bench --suite                  the recommended rule's candidates on 25 problems, the choice
-//                                       and its leave-one-out (suite.hpp; about 12 min on one core)
+//                                       and its leave-one-out (suite.hpp; about 6 min)
 //
 // --model: a TorchScript module, run by deis-sample's LibTorch plugin (loaded for --model
 // only; a build without LibTorch refuses it). Its contract: forward(x, t) with x of shape

@@ -2,6 +2,7 @@
 # Configure, build and run the deis test suite.
 #   bash run-tests.sh             build/tests: tests, examples and benchmark tools, -Werror
 #   bash run-tests.sh --sanitize  build/asan: tests only, with address + undefined sanitizers
+#                                 (not the fuzz replays: scripts/fuzz.sh runs those inputs)
 #   bash run-tests.sh --tsan      build/tsan: deis_threads_tests with ThreadSanitizer, running the
 #                                 tests named "threads: ..." (tests/threads/test_threads.cpp)
 # DEIS_REFERENCE_DIR (environment) overrides where the reference data is
@@ -37,7 +38,7 @@ case $mode in
     # (-Wmaybe-uninitialized, ...) report false positives; build/tests gates warnings.
     build=build/asan
     cmake -S . -B "$build" "${common[@]}" "${sanitized[@]}" -DDEIS_WERROR=OFF -DDEIS_SANITIZE=address,undefined \
-      -DDEIS_BUILD_EXAMPLES=OFF -DDEIS_BUILD_BENCH=OFF
+      -DDEIS_BUILD_EXAMPLES=OFF -DDEIS_BUILD_BENCH=OFF -DDEIS_FUZZ_REPLAY=OFF
     cmake --build "$build" -j "$jobs" --target deis_test_programs
     ;;
   tsan)

@@ -61,6 +61,17 @@ TEST_CASE("deis-sample: --grid optimized, --save-grid, --grid-file", "[cli]") {
     // the same seed gives the same grid
     require_success(s.run(set(a, "--save-grid", s.path("grid2.txt"))), 5);
     CHECK(slurp(saved) == slurp(s.path("grid2.txt")));
+    // --progress: the calibration's lines (a tenth of either phase each; the search may end
+    // before its budget), then the steps'; the same grid
+    const cli_result p = s.run(add(set(a, "--save-grid", s.path("grid3.txt")), {"--progress"}));
+    INFO("stderr: " << p.err);
+    REQUIRE(p.code == 0);
+    CHECK(slurp(saved) == slurp(s.path("grid3.txt")));
+    CHECK(p.err.find("deis-sample: calibrating the grid: reference 10% (") != std::string::npos);
+    const auto ref_done = p.err.find("deis-sample: calibrating the grid: reference 100% (");
+    REQUIRE(ref_done != std::string::npos);
+    CHECK(p.err.find("deis-sample: calibrating the grid: search ", ref_done) != std::string::npos);
+    CHECK(p.err.find("deis-sample: 100% (5 of 5 steps)") > p.err.find("calibrating the grid: search"));
 
     require_failure(s.run(add(in.base(), {"--grid-file", saved})), exit_usage, {"--grid-file"});
     require_failure(s.run(add(in.base(), {"--calibration-samples", "3"})), exit_usage, {"--calibration-samples"});

@@ -106,3 +106,27 @@ TEST_CASE("deis-sample: a signal while the output is written removes the tempora
 }
 
 #endif  // DEIS_SAMPLE_EXE
+
+TEST_CASE("deis-sample: a signal during --grid optimized's calibration stops it within one interval",
+          "[cli][signal]") {
+    // 20000 calibration samples: the reference solve of the batch alone is about 1,800 network
+    // calls on them (seconds of CPU); the signal comes once the child has used 0.5 s, inside it.
+    scratch s;
+    inputs in(s);
+    const signal_case& sc = signals[0];
+    const auto before = snapshot(s.dir());
+    child c(add(set(set(in.base(), "--grid", "optimized"), "--steps", "10"), {"--calibration-samples", "20000"}),
+            s.dir());
+    c.wait_for_exec();
+    c.wait_for_cpu(0.5);
+    const auto t0 = std::chrono::steady_clock::now();
+    c.signal(sc.signal);
+    const cli_result r = c.wait();
+    // An interval of the reference is a few calls of ~1 ms: 2 s is the margin for a busy machine
+    // (without the check the calibration and then the run go on for seconds).
+    const double stop = since(t0);
+    INFO("stopped " << stop << " s after the signal");
+    CHECK(stop < 2.0);
+    require_interrupted(r, sc, "during the set-up, before step 1 of 10", s);
+    CHECK(snapshot(s.dir()) == before);
+}

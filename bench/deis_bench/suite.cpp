@@ -124,12 +124,11 @@ std::function<double(const suite_candidate&, int)> suite_error_function(Schedule
             const bool rec = c.method == "recommended";
             std::vector<double> grid = rec ? deis::recommended_grid(sch, nfe, t_max, t_end)
                                            : suite_grid(sch, c, nfe, t_max, t_end);
-            deis::solver_config config = deis::parse_solver_config(c.method);
-            config.multistep.output = output;
-            config.rk.output = output;
+            // every candidate is a multistep method: no Runge-Kutta solver is built
+            deis::multistep_options o = rec ? deis::recommended_options(sch, grid) : deis::parse_multistep(c.method);
+            o.output = output;
             Eigen::MatrixXd x = x_T;
-            const deis::sample_result r = deis::with_solver(
-                config, sch, std::move(grid), [&](const auto& solver) { return solver.sample(net, x); });
+            const deis::sample_result r = deis::multistep_solver(sch, std::move(grid), o).sample(net, x);
             return r.ok() ? suite_median_error(x, ref) : suite_nan;
         } catch (const std::invalid_argument&) {
             return suite_nan;

@@ -6,6 +6,7 @@
 
 #include <Eigen/Core>
 #include <cstdint>
+#include <cstdio>
 #include <deis/research/calibrate.hpp>
 #include <deis/deis.hpp>
 #include <deis/diffusers.hpp>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "deis_sample.hpp"
+#include "interrupt.hpp"
 #include "network.hpp"
 #include "support/csv_io.hpp"
 #include "support/input_file.hpp"
@@ -116,8 +118,23 @@ run_grid build_grid(const options& o, const model& m, const deis::scheduler_conf
             batch *= sch.sigma(g.full.front());
             deis::calibrate_options co;
             co.initial_grid = g.full;
-            // one reference solve and at most 100 runs of the batch (docs/deis-sample.md); stdout and stderr stay quiet
+            // one reference solve and at most 100 runs of the batch (docs/deis-sample.md); with
+            // --progress a line each tenth of either phase; a signal stops it
+            co.progress = [&o, last = -1](const deis::calibrate_progress& p) mutable {
+                if (received_signal != 0) return false;
+                if (!o.progress) return true;
+                const bool reference = p.phase == deis::calibrate_phase::reference;
+                const int done = reference ? p.segments : p.runs, total = reference ? p.total_segments : p.max_runs;
+                const int key = (reference ? 0 : 11) + (total > 0 ? 10 * done / total : 10);
+                if (key == last) return true;
+                last = key;
+                std::fprintf(stderr, "deis-sample: calibrating the grid: %s %d%% (%d of %d %s, %ld network calls)\n",
+                             reference ? "reference" : "search", total > 0 ? 100 * done / total : 100, done, total,
+                             reference ? "intervals" : "runs", p.network_calls);
+                return true;
+            };
             g.full = deis::optimize_grid(sch, options_for, net, batch, o.steps, co).grid;
+            throw_if_interrupted(stage::setup);  // stopped by the callback above
         }
     } catch (const std::invalid_argument& e) {
         if (!o.sigmas.empty()) usage_error("--sigmas " + o.sigmas + " gives no valid grid: " + e.what());

@@ -14,12 +14,28 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "catch.hpp"
 #include "cli_support.hpp"
 
 using namespace deis_cli_test;
+
+namespace {
+
+// Sends sc's signal once the child has used `cpu` seconds of CPU: its result, and the seconds
+// from the signal to its end.
+std::pair<cli_result, double> interrupt_after_cpu(child& c, const signal_case& sc, double cpu) {
+    c.wait_for_exec();
+    c.wait_for_cpu(cpu);
+    const auto t0 = std::chrono::steady_clock::now();
+    c.signal(sc.signal);
+    cli_result r = c.wait();
+    return {r, since(t0)};
+}
+
+}  // namespace
 
 TEST_CASE("deis-sample: a signal stops a long run (10^6 steps) with nothing left behind", "[cli][signal]") {
     // The brief's scenario: 10^6 steps on the reference noise (about a minute of work), the
@@ -58,13 +74,8 @@ TEST_CASE("deis-sample: a signal during the steps stops the run within one step"
         DYNAMIC_SECTION(sc.name) {
             const auto before = snapshot(s.dir());
             child c(set(set(set(in.base(), "--noise", noise), "--steps", "20000"), "--method", "ddim"), s.dir());
-            c.wait_for_exec();
-            c.wait_for_cpu(0.5);
-            const auto t0 = std::chrono::steady_clock::now();
-            c.signal(sc.signal);
-            const cli_result r = c.wait();
+            const auto [r, stop] = interrupt_after_cpu(c, sc, 0.5);
             // One step is ~2 ms of work: 2 s is the margin for a busy machine.
-            const double stop = since(t0);
             INFO("stopped " << stop << " s after the signal");
             CHECK(stop < 2.0);
             require_interrupted(r, sc, "at step ([2-9]|[1-9][0-9]+) of 20000", s);
@@ -117,14 +128,9 @@ TEST_CASE("deis-sample: a signal during --grid optimized's calibration stops it 
     const auto before = snapshot(s.dir());
     child c(add(set(set(in.base(), "--grid", "optimized"), "--steps", "10"), {"--calibration-samples", "20000"}),
             s.dir());
-    c.wait_for_exec();
-    c.wait_for_cpu(0.5);
-    const auto t0 = std::chrono::steady_clock::now();
-    c.signal(sc.signal);
-    const cli_result r = c.wait();
+    const auto [r, stop] = interrupt_after_cpu(c, sc, 0.5);
     // An interval of the reference is a few calls of ~1 ms: 2 s is the margin for a busy machine
     // (without the check the calibration and then the run go on for seconds).
-    const double stop = since(t0);
     INFO("stopped " << stop << " s after the signal");
     CHECK(stop < 2.0);
     require_interrupted(r, sc, "during the set-up, before step 1 of 10", s);

@@ -116,7 +116,6 @@ TEST_CASE("deis-sample: a signal while the output is written removes the tempora
     }
 }
 
-#endif  // DEIS_SAMPLE_EXE
 
 TEST_CASE("deis-sample: a signal during --grid optimized's calibration stops it within one interval",
           "[cli][signal]") {
@@ -136,3 +135,5 @@ TEST_CASE("deis-sample: a signal during --grid optimized's calibration stops it 
     require_interrupted(r, sc, "during the set-up, before step 1 of 10", s);
     CHECK(snapshot(s.dir()) == before);
 }
+
+#endif  // DEIS_SAMPLE_EXE

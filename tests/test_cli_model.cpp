@@ -521,6 +521,25 @@ def forward(self, x, t):
         refused(deis_cli_test::add(base, {"--device", "cuda"}), {"--device cuda", "CUDA is not available"});
 }
 
+TEST_CASE("deis-bench --suite: an output that is not a regular file is refused before any work, nothing written",
+          "[cli][torch][bench]") {
+    using namespace deis_cli_model_test;
+    scratch s;
+    std::filesystem::create_directories(s.dir() / "out" / "suite" / "suite.md");
+    s.write("out/suite/suite.md/keep.txt", "a directory where suite.md would go\n");
+    s.write("out/suite/suite.csv", "an earlier suite.csv\n");
+    const auto before = deis_cli_test::snapshot(s.dir() / "out");
+    const cli_result r = bench(s, {"--suite", "--out-dir", (s.dir() / "out").string()});
+    INFO("stderr: " << r.err);
+    CHECK(r.code == 1);
+    CHECK(r.out.empty());
+    CHECK(r.err.rfind("deis-bench: ", 0) == 0);
+    CHECK(r.err.find("suite.md") != std::string::npos);
+    CHECK(r.err.find("refusing") != std::string::npos);
+    CHECK(r.err.find("suite: ") == std::string::npos);  // no problem was started
+    CHECK(deis_cli_test::snapshot(s.dir() / "out") == before);
+}
+
 #endif  // DEIS_BENCH_EXE
 
 #endif  // DEIS_SAMPLE_EXE

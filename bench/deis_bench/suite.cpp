@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <limits>
@@ -23,7 +22,9 @@
 
 #include "../bench_support.hpp"
 #include "problems.hpp"
+#include "runs.hpp"
 #include "selection.hpp"
+#include "support/atomic_file.hpp"
 #include "support/mixture_io.hpp"
 
 namespace deis_bench {
@@ -79,26 +80,9 @@ template <class Schedule>
 std::vector<double> suite_grid(const Schedule& sch, const suite_candidate& c, int steps, double t_max, double t_end) {
     if (deis::family_of(sch) == deis::schedule_family::flow) return deis::power_t_grid(sch, steps, t_max, t_end, c.power);
     if (c.power == 0.0) return deis::log_rho_grid(sch, steps, t_max, t_end);
-    const deis::vp_linear clock = deis::detail::vp_clock();
-    std::vector<double> g = deis::detail::power_points(clock.t_from_rho(sch.rho(t_max)), clock.t_from_rho(sch.rho(t_end)),
-                                                       steps, c.power);
-    for (double& t : g) t = sch.t_from_rho(clock.rho(t));
-    g.front() = t_max;
-    g.back() = t_end;
-    return deis::check_grid(sch, std::move(g));
+    return deis::check_grid(sch, deis::detail::vp_clock_power_points(sch, t_max, t_end, steps, c.power));
 }
 
-double suite_median_error(const Eigen::MatrixXd& x, const Eigen::MatrixXd& ref) {
-    std::vector<double> e(std::size_t(x.cols()));
-    for (Eigen::Index j = 0; j < x.cols(); ++j)
-        e[std::size_t(j)] = (x.col(j) - ref.col(j)).norm() / std::sqrt(double(x.rows()));
-    std::sort(e.begin(), e.end());
-    const std::size_t n = e.size();
-    return n % 2 ? e[n / 2] : 0.5 * (e[n / 2 - 1] + e[n / 2]);
-}
-
-// One problem: the median error of a candidate (or of the current recommended configuration,
-// method "recommended") at an NFE, NaN where the library rejects it or the run fails.
 // The calibrated row: optimize_grid from the current recommended grid and configuration on a
 // calibration batch of the problem's own (never the evaluated x_T), against one calibration
 // reference made at the first call; its error on x_T and the search's network calls.
@@ -106,9 +90,10 @@ struct suite_calibrated_run {
     double error = suite_nan;
     long search_calls = 0;
 };
+// One problem: the median error of a candidate (or of the current recommended configuration,
+// method "recommended") at an NFE, NaN where the library rejects it or the run fails.
 struct suite_problem {
     std::string name, family;
-    bool trained = false;
     std::function<double(const suite_candidate&, int)> error;
     std::function<suite_calibrated_run(int)> calibrated;
     std::function<long()> reference_calls;  // of the calibration reference, once made
@@ -129,7 +114,7 @@ std::function<double(const suite_candidate&, int)> suite_error_function(Schedule
             o.output = output;
             Eigen::MatrixXd x = x_T;
             const deis::sample_result r = deis::multistep_solver(sch, std::move(grid), o).sample(net, x);
-            return r.ok() ? suite_median_error(x, ref) : suite_nan;
+            return r.ok() ? measure(x, ref, {}, nullptr).median : suite_nan;
         } catch (const std::invalid_argument&) {
             return suite_nan;
         }
@@ -158,7 +143,7 @@ void add_suite_calibration(suite_problem& pr, Schedule sch, any_network net, dei
         const deis::multistep_solver solver(sch, og.grid, config(og.grid));
         Eigen::MatrixXd x = x_T;
         const deis::sample_result r = solver.sample(net, x);
-        return {r.ok() ? suite_median_error(x, ref) : suite_nan, og.search_calls};
+        return {r.ok() ? measure(x, ref, {}, nullptr).median : suite_nan, og.search_calls};
     };
 }
 
@@ -192,7 +177,7 @@ std::vector<suite_problem> suite_mixture_problems(const suite_settings& cfg) {
                          deis::model_output output, Eigen::Index D, double scale, double t_max, double t_end) {
         const Eigen::MatrixXd x_T = draw_noise(D, cfg.samples, cfg.seed, scale);
         const Eigen::MatrixXd ref = suite_reference(sch, net, output, x_T, t_max, t_end);
-        suite_problem pr{name, family, false, suite_error_function(sch, net, output, x_T, ref, t_max, t_end), {}, {}, {}};
+        suite_problem pr{name, family, suite_error_function(sch, net, output, x_T, ref, t_max, t_end), {}, {}, {}};
         add_suite_calibration(pr, sch, net, output, x_T, ref, draw_noise(D, 256, cfg.seed + 1, scale), t_max, t_end);
         out.push_back(std::move(pr));
     };
@@ -237,10 +222,16 @@ std::string error_text(double v) {
 
 int run_suite(const suite_settings& cfg, const std::vector<trained_problem>& trained) {
     const auto t_start = std::chrono::steady_clock::now();
+    const std::string csv_path = (fs::path(cfg.out_dir) / "suite.csv").string(),
+                      md_path = (fs::path(cfg.out_dir) / "suite.md").string();
+    for (const auto& path : {csv_path, md_path}) {  // refused before minutes of work, not after
+        const std::string why = deis_tools::output_refusal(path);
+        if (!why.empty()) throw std::runtime_error(path + " " + why);
+    }
     std::vector<suite_problem> problems;
     for (const auto& t : trained) {
         const deis::vp_linear sch(0.1, 20.0, 1.0);
-        suite_problem pr{t.name, "vp", true, suite_error_function(sch, t.net, deis::model_output::eps, t.x_T, t.reference, 1.0, 1e-3),
+        suite_problem pr{t.name, "vp", suite_error_function(sch, t.net, deis::model_output::eps, t.x_T, t.reference, 1.0, 1e-3),
                    {}, {}, t.best_peer};
         if (t.calibration.size() > 0)
             add_suite_calibration(pr, sch, t.net, deis::model_output::eps, t.x_T, t.reference, t.calibration, 1.0, 1e-3);
@@ -255,8 +246,7 @@ int run_suite(const suite_settings& cfg, const std::vector<trained_problem>& tra
     std::vector<std::vector<long>> cal_calls(np, std::vector<long>(nn, 0));
     std::map<std::string, std::vector<suite_candidate>> cands;
     for (const auto& f : cfg.families) cands[f] = suite_candidates(f);
-    fs::create_directories(cfg.out_dir);
-    std::ofstream csv(fs::path(cfg.out_dir) / "suite.csv");
+    std::ostringstream csv;
     csv << "problem,family,candidate,method,power,nfe,median_err\n";
     for (std::size_t p = 0; p < np; ++p) {
         const auto& cs = cands.at(problems[p].family);
@@ -428,8 +418,11 @@ int run_suite(const suite_settings& cfg, const std::vector<trained_problem>& tra
     }
     md << "\nsuite: " << std::fixed << std::setprecision(0)
        << std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count() << " s\n";
-    std::ofstream(fs::path(cfg.out_dir) / "suite.md") << md.str();
-    std::cout << md.str();
+    std::cout << md.str() << std::flush;
+    fs::create_directories(cfg.out_dir);
+    deis_tools::write_text_file(csv_path, csv.str());
+    deis_tools::write_text_file(md_path, md.str());
+    std::cerr << "deis-bench: wrote suite.csv and suite.md in " << cfg.out_dir << '\n';
     return 0;
 }
 

@@ -133,6 +133,22 @@ multistep_options recommended_options(const Schedule& schedule, const std::vecto
     return o;
 }
 
+namespace detail {
+// `steps` steps between t_max and t_end equally spaced in tau^(1/power), tau the time of
+// vp_linear(0.1, 20) at the same rho (tab_clock::vp_linear), mapped back by t_from_rho; the
+// ends are exactly t_max and t_end. Not checked.
+template <class Schedule>
+std::vector<double> vp_clock_power_points(const Schedule& schedule, double t_max, double t_end, int steps, double power) {
+    const vp_linear clock = vp_clock();
+    std::vector<double> g =
+        power_points(clock.t_from_rho(schedule.rho(t_max)), clock.t_from_rho(schedule.rho(t_end)), steps, power);
+    for (double& t : g) t = schedule.t_from_rho(clock.rho(t));
+    g.front() = t_max;  // whatever the round trip through rho gives
+    g.back() = t_end;
+    return g;
+}
+}  // namespace detail
+
 /// The recommended grid of `steps` steps between t_max and t_end, per family (with
 /// h = log(rho(t_max)/rho(t_end))/steps, the first step from pure noise and a last step to
 /// clean data left out as in mean_log_rho_step):
@@ -169,12 +185,9 @@ std::vector<double> recommended_grid(const Schedule& schedule, int steps, double
             if (detail::in_sigma_karras_band(h)) {
                 g = power_rho_grid(schedule, n, t_max, lo, 7.0);
             } else {
-                const vp_linear clock = detail::vp_clock();
-                g = detail::power_points(clock.t_from_rho(schedule.rho(t_max)), clock.t_from_rho(schedule.rho(lo)), n,
-                                         detail::recommended_power(h));
-                for (double& t : g) t = schedule.t_from_rho(clock.rho(t));
+                g = detail::vp_clock_power_points(schedule, t_max, lo, n, detail::recommended_power(h));
             }
-            g.front() = t_max;  // exact ends, whatever the round trip through rho gives
+            g.front() = t_max;
             g.back() = lo;
             if (to_zero) g.push_back(t_end);
             return check_grid(schedule, std::move(g));

@@ -18,7 +18,7 @@
 //   deis-bench --list                   the solvers and grids
 //   deis-bench --stochastic --samples 4000   the stochastic samplers by sliced Wasserstein distance
 //   deis-bench --model m.pt --noise xT.csv [--reference exact.csv] [--peers peers.csv]
-//   deis-bench --suite                  the recommended rule's candidates on 25 problems, the choice
+//   deis-bench --suite                  the recommended rule's candidates on 26 problems, the choice
 //                                       and its leave-one-out (suite.hpp; about 6 min)
 //
 // --model: a TorchScript module, run by deis-sample's LibTorch plugin (loaded for --model
@@ -162,6 +162,7 @@ int bench_main(int argc, char** argv) {
         scfg.mixtures_dir = DEIS_BENCH_MIXTURES_DIR;
         scfg.out_dir = (fs::path(cfg.out_dir) / "suite").string();
         if (samples->count() > 0) scfg.samples = cfg.samples;
+        check_suite_outputs(scfg);
         return run_suite(scfg, trained_suite(std::string(DEIS_BENCH_REFERENCE_DIR) + "/trained"));
     }
     cfg.samples_given = samples->count() > 0;

@@ -3,6 +3,7 @@
 #include <Eigen/Core>
 #include <deis/deis.hpp>
 #include <deis/detail/error.hpp>
+#include <deis/research/reference.hpp>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -126,21 +127,52 @@ int run_on(const settings& cfg, const Schedule& sch, double t_max, double t_end,
     return status;
 }
 
+// A TorchScript module of the suite as a float64 network.
+any_network suite_network(const std::string& path) {
+    settings cfg;
+    cfg.model_file = path;
+    cfg.dtype = "float64";
+    auto net = std::make_shared<model_network>("--suite " + path, load_module(cfg));
+    return [net](const deis::state<double>& x, double t, deis::state<double>& out) { (*net)(x, t, out); };
+}
+
+// The digits network (digits/digits_eps.pt): 500 x_T ~ N(0, sigma(1)^2 I) and 256 calibration
+// points from fixed seeds, the reference solution computed here as the suite does for its
+// mixtures (deis::reference_solution at rtol = atol = 1e-11, blocks of 100 samples).
+trained_problem digits_problem(const std::string& dir) {
+    const deis::vp_linear sch(0.1, 20.0, 1.0);
+    trained_problem p;
+    p.name = "digits/vp (trained)";
+    p.net = suite_network(dir + "/digits/digits_eps.pt");
+    p.x_T = draw_noise(64, 500, 20251003, sch.sigma(1.0));
+    p.calibration = draw_noise(64, 256, 20251004, sch.sigma(1.0));
+    std::cerr << "suite: " << p.name << ": the reference solution of its " << p.x_T.cols() << " x_T at 1e-11\n";
+    deis::reference_options opt;
+    opt.atol = opt.rtol = 1e-11;
+    opt.block_columns = 100;
+    deis::state<double> x = p.x_T;
+    const deis::reference_result r = deis::reference_solution(sch, p.net, x, 1.0, 1e-3, opt);
+    if (!r)
+        throw std::runtime_error("suite: " + p.name + ": reference solution failed: " + deis::to_string(r.status));
+    std::cerr << "suite: " << p.name << ": " << r.nfe << " network calls\n";
+    p.reference = std::move(x);
+    return p;
+}
+
 }  // namespace
 
 std::vector<trained_problem> trained_suite(const std::string& dir) {
-    settings cfg;
-    cfg.model_file = dir + "/patches_eps.pt";
-    cfg.dtype = "float64";
-    auto net = std::make_shared<model_network>("--suite " + cfg.model_file, load_module(cfg));
     trained_problem p;
     p.name = "patches/vp (trained)";
-    p.net = [net](const deis::state<double>& x, double t, deis::state<double>& out) { (*net)(x, t, out); };
+    p.net = suite_network(dir + "/patches_eps.pt");
     p.x_T = deis_tools::read_samples(dir + "/xT.csv");
     p.reference = deis_tools::read_samples(dir + "/exact.csv");
     p.calibration = deis_tools::read_samples(dir + "/calib_xT.csv");
     for (const auto& [n, e] : read_peer_medians(dir + "/peers.csv")) p.best_peer.emplace_back(n, e);
-    return {std::move(p)};
+    std::vector<trained_problem> out;
+    out.push_back(std::move(p));
+    out.push_back(digits_problem(dir));
+    return out;
 }
 
 int run_model(const settings& cfg) {
@@ -157,7 +189,7 @@ int run_model(const settings& cfg) {
 #else
 
 std::vector<trained_problem> trained_suite(const std::string& dir) {
-    std::cerr << "deis-bench --suite: built without LibTorch, the trained network of " << dir << " is left out\n";
+    std::cerr << "deis-bench --suite: built without LibTorch, the trained networks of " << dir << " are left out\n";
     return {};
 }
 

@@ -220,14 +220,19 @@ std::string error_text(double v) {
 
 }  // namespace
 
+void check_suite_outputs(const suite_settings& cfg) {
+    for (const char* name : {"suite.csv", "suite.md"}) {
+        const std::string path = (fs::path(cfg.out_dir) / name).string();
+        const std::string why = deis_tools::output_refusal(path);
+        if (!why.empty()) throw std::runtime_error(path + " " + why);
+    }
+}
+
 int run_suite(const suite_settings& cfg, const std::vector<trained_problem>& trained) {
     const auto t_start = std::chrono::steady_clock::now();
     const std::string csv_path = (fs::path(cfg.out_dir) / "suite.csv").string(),
                       md_path = (fs::path(cfg.out_dir) / "suite.md").string();
-    for (const auto& path : {csv_path, md_path}) {  // refused before minutes of work, not after
-        const std::string why = deis_tools::output_refusal(path);
-        if (!why.empty()) throw std::runtime_error(path + " " + why);
-    }
+    check_suite_outputs(cfg);  // refused before minutes of work, not after
     std::vector<suite_problem> problems;
     for (const auto& t : trained) {
         const deis::vp_linear sch(0.1, 20.0, 1.0);

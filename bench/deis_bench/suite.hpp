@@ -35,11 +35,17 @@ struct suite_settings {
     std::vector<std::string> families = {"vp", "ve", "flow"};
 };
 
+// Throws when suite.md or suite.csv in out_dir exists and is not a regular file (run_suite
+// checks it first too): call it before making the trained problems, which takes a while.
+void check_suite_outputs(const suite_settings& cfg);
+
 // Runs the suite; writes suite.md and suite.csv into out_dir; returns the exit status.
 int run_suite(const suite_settings& cfg, const std::vector<trained_problem>& trained);
 
-// The trained network of directory dir (tests/data/trained: patches_eps.pt, xT.csv, exact.csv,
-// calib_xT.csv, peers.csv) through deis-sample's LibTorch plugin (model.cpp); none without LibTorch.
+// The trained networks of directory dir (tests/data/trained) through deis-sample's LibTorch plugin
+// (model.cpp); none without LibTorch. The patch network: patches_eps.pt with its xT.csv, exact.csv,
+// calib_xT.csv and peers.csv. The digits network: digits/digits_eps.pt, its x_T and calibration
+// batch drawn from fixed seeds and its reference solution computed on the spot.
 std::vector<trained_problem> trained_suite(const std::string& dir);
 
 }  // namespace deis_bench

@@ -2,13 +2,16 @@
 // tensors (the CPU path, Eigen kernels on the tensors' memory) and on float64 tensors through
 // the torch operations that run on other devices; shapes other than [N, D]; float16 and
 // bfloat16; the stochastic samplers' per-sample noise; inference mode; calibrating a torch
-// network through deis::eigen_network (deis/research/calibrate_torch.hpp).
+// network through deis::eigen_network (deis/research/calibrate_torch.hpp); the contract of the
+// trained digits network (tests/data/trained/digits/).
 //
 // The device is the CPU, or the one named by the environment variable DEIS_TEST_DEVICE
 // (e.g. "cuda"; tests/device/run-cuda-conformance.sh sets it).
 #include <ATen/ATen.h>
+#include <torch/script.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <string>
 
@@ -297,4 +300,50 @@ TEST_CASE("torch: a torch network calibrates through eigen_network to the Eigen 
     deis::state<double> x = batch;
     const deis::multistep_solver solver(p.schedule, p.grid, deis::recommended_options(p.schedule, p.grid));
     CHECK(solver.sample(bad, x).status == deis::status::bad_output_shape);
+}
+
+TEST_CASE("torch: the trained digits network (tests/data/trained/digits) keeps its contract", "[torch][trained]") {
+    torch::jit::Module m = torch::jit::load(deis_test::reference_path("trained/digits/digits_eps.pt"));
+    c10::InferenceMode guard;
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(7);
+    const int64_t B = 256;
+    // inputs exactly representable in float32, so that both dtypes see the same x and t
+    const at::Tensor x = at::randn({B, 64}, gen, at::kDouble).to(at::kFloat).to(at::kDouble);
+    const at::Tensor t = (1e-3 + (1.0 - 1e-3) * at::rand({B}, gen, at::kDouble)).to(at::kFloat).to(at::kDouble);
+    const at::Tensor e64 = m.forward({x, t}).toTensor();
+    const at::Tensor e32 = m.forward({x.to(at::kFloat), t.to(at::kFloat)}).toTensor();
+    REQUIRE(e64.sizes() == at::IntArrayRef({B, 64}));
+    REQUIRE(e64.scalar_type() == at::kDouble);
+    REQUIRE(e32.scalar_type() == at::kFloat);
+    CHECK(at::isfinite(e64).all().item<bool>());
+    CHECK(at::isfinite(e32).all().item<bool>());
+
+    // float32 against float64: every operation rounds to 6e-8 relative, but the time
+    // embedding's arguments 1000 t f reach 1000, where float32's spacing is 6.1e-5, so its sines
+    // and cosines carry absolute errors up to ~6e-5, which the network's few layers carry to eps.
+    // 1e-4 of max |eps| bounds that and still catches a float16-like rounding (1e-3) or the
+    // weights or t used in another dtype.
+    const double scale = e64.abs().max().item<double>();
+    const double d32 = (e32.to(at::kDouble) - e64).abs().max().item<double>() / scale;
+    INFO("float32 against float64: max relative difference " << d32);
+    CHECK(d32 < 1e-4);
+
+    // a 0-dim t is broadcast to the batch: the same operations on the same values
+    const at::Tensor t0 = t[3];
+    const at::Tensor t_rows = at::full({B}, t0.item<double>(), t.options());
+    CHECK(at::equal(m.forward({x, t0}).toTensor(), m.forward({x, t_rows}).toTensor()));
+
+    // An oracle at t = 1: alpha = exp(-(20 - 0.1)/4 - 0.1/2) = 0.0066, sigma = sqrt(1 - alpha^2).
+    // The ideal eps(x) = (x - alpha E[x0 | x]) / sigma with every pixel of x0 in [-1, 1], so
+    // |eps - x/sigma| <= alpha/sigma = 0.0066 per pixel. 0.05 in RMS over the batch leaves the
+    // network an error of about 0.04 per pixel beyond that (64 x 0.04^2 = 0.1 of loss above the
+    // ideal at t = 1, a small part of a training loss of several units) and is a tenth of what
+    // eps = x/2 would give, a twentieth of eps = 0.
+    const double la = -(20.0 - 0.1) / 4.0 - 0.1 / 2.0;
+    const double sigma1 = std::sqrt(-std::expm1(2.0 * la));
+    const at::Tensor xn = at::randn({B, 64}, gen, at::kDouble);
+    const at::Tensor e1 = m.forward({xn, at::ones({B}, at::kDouble)}).toTensor();
+    const double rms = (e1 - xn / sigma1).pow(2).mean().sqrt().item<double>();
+    INFO("t = 1: RMS of eps - x/sigma " << rms);
+    CHECK(rms < 0.05);
 }

@@ -521,6 +521,37 @@ def forward(self, x, t):
         refused(deis_cli_test::add(base, {"--device", "cuda"}), {"--device cuda", "CUDA is not available"});
 }
 
+TEST_CASE("deis-bench --calibration-samples: the size of the calibrated row's batch; out of range or with --suite refused",
+          "[cli][torch][bench]") {
+    using namespace deis_cli_model_test;
+    scratch s;
+    const gauss_inputs in(s);
+    const args_t base = {"--mixture", in.mixture, "--noise", in.noise, "--solvers", "recommended+calibrated",
+                         "--grids", "rec", "--nfe", "4", "--out-dir", s.out_path("run")};
+    const cli_result r = bench(s, deis_cli_test::add(base, {"--calibration-samples", "16"}));
+    INFO("stderr: " << r.err);
+    REQUIRE(r.code == 0);
+    CHECK(r.err.find("calibration reference (recommended+calibrated): 16 samples,") != std::string::npos);
+    CHECK(deis_cli_test::slurp(s.out_path("run/table.md")).find("make_calibration_reference on 16 samples of seed") !=
+          std::string::npos);
+    const cli_result d = bench(s, deis_cli_test::set(base, "--out-dir", s.out_path("default")));
+    REQUIRE(d.code == 0);
+    CHECK(d.err.find("calibration reference (recommended+calibrated): 256 samples,") != std::string::npos);
+
+    for (const std::string bad : {"0", "100001", "-3", "1e3"}) {
+        const cli_result b = bench(s, deis_cli_test::add(deis_cli_test::set(base, "--out-dir", s.out_path("bad")),
+                                                         {"--calibration-samples", bad}));
+        INFO("--calibration-samples " << bad << ": " << b.err);
+        CHECK(b.code != 0);
+        CHECK(b.err.find("--calibration-samples") != std::string::npos);
+        CHECK(!std::filesystem::exists(s.out_path("bad")));
+    }
+    const cli_result with_suite = bench(s, {"--suite", "--calibration-samples", "16", "--out-dir", s.out_path("suite")});
+    CHECK(with_suite.code == 1);
+    CHECK(with_suite.err.find("--calibration-samples") != std::string::npos);
+    CHECK(!std::filesystem::exists(s.out_path("suite")));
+}
+
 TEST_CASE("deis-bench --suite: an output that is not a regular file is refused before any work, nothing written",
           "[cli][torch][bench]") {
     using namespace deis_cli_model_test;

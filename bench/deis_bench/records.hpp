@@ -65,6 +65,7 @@ struct settings {
     long batch = 0;           // --batch: at most this many samples a call (0: all)
     std::vector<long> shape;  // --shape: one sample's shape (empty: [D])
     long dim = 0;             // --dim: D of the drawn x_T without --noise (else the product of --shape)
+    long calibration_samples = 256;  // --calibration-samples: the batch of recommended+calibrated
     // the case that chooses the solvers and grids (solver_table, grid_table): flow matching's
     // own for the flow case and a model under --schedule flow
     std::string table_case() const {

@@ -159,7 +159,8 @@ std::string markdown_report(const problem_info& info, const std::vector<run_reco
               "best: the lowest median error of every solver on every grid at that NFE, the calibrated row "
               "excluded; ratio = row / best (at most 2 is the target of issue 13). `recommended+calibrated`: "
               "deis::optimize_grid from the recommended grid against one calibration reference "
-              "(deis::make_calibration_reference) of 256 samples of its own seed, shared by every budget.\n\n"
+              "(deis::make_calibration_reference) of a batch of its own seed (--calibration-samples), shared by every "
+              "budget.\n\n"
               "| row |";
         for (int b : budgets) md << ' ' << b << " |";
         md << "\n|---|";

@@ -255,7 +255,7 @@ int run(const settings& cfg, const Schedule& sch, const Net& net, deis::model_ou
     if (mix)
         for (Eigen::Index j = 0; j < n; ++j) ref_comp[std::size_t(j)] = mix->most_likely_component(ref.col(j));
 
-    // recommended+calibrated: one calibration reference for every budget, on 256 samples from
+    // recommended+calibrated: one calibration reference for every budget, on --calibration-samples from
     // the prior N(0, sigma(t_max)^2 I) drawn with deis::noise_ops from seed + 1 (never the
     // evaluated x_T), with optimize_grid's default tolerance and candidates
     const deis::calibrate_options calibration;
@@ -264,7 +264,7 @@ int run(const settings& cfg, const Schedule& sch, const Net& net, deis::model_ou
     const bool calibrating = std::any_of(solvers.begin(), solvers.end(), [](const solver_spec& s) { return s.calibrated; }) &&
                              std::any_of(grids.begin(), grids.end(), [](const grid_spec& g) { return g.recommended; });
     if (calibrating) {
-        deis::state<double> batch(D, 256);
+        deis::state<double> batch(D, cfg.calibration_samples);
         deis::noise_ops<deis::state<double>>::fill(batch, cfg.seed + 1, 0);
         batch *= sch.sigma(t_max);
         deis::calibration_reference_options ro;
@@ -279,7 +279,7 @@ int run(const settings& cfg, const Schedule& sch, const Net& net, deis::model_ou
         calibration_ref = deis::make_calibration_reference(sch, net, batch, t_max, t_end, ro);
         bar.finish();
         std::ostringstream l;
-        l << std::fixed << std::setprecision(1) << "calibration reference (recommended+calibrated): 256 samples, "
+        l << std::fixed << std::setprecision(1) << "calibration reference (recommended+calibrated): " << cfg.calibration_samples << " samples, "
           << calibration_ref->network_calls << " network calls on them, " << calibration_ref->seconds << " s";
         std::cerr << "deis-bench: " << l.str() << '\n';
     }
@@ -357,8 +357,8 @@ int run(const settings& cfg, const Schedule& sch, const Net& net, deis::model_ou
     }
     if (calibration_ref) {
         std::ostringstream l;
-        l << "recommended+calibrated: one calibration reference (deis::make_calibration_reference on 256 samples of "
-          << "seed " << cfg.seed + 1 << ", tol " << sci(calibration.reference_tol, 0) << ", " << calibration.candidates
+        l << "recommended+calibrated: one calibration reference (deis::make_calibration_reference on "
+          << cfg.calibration_samples << " samples of seed " << cfg.seed + 1 << ", tol " << sci(calibration.reference_tol, 0) << ", " << calibration.candidates
           << " candidate intervals): " << calibration_ref->network_calls << " network calls on the batch; the search "
           << "(optimize_grid, at most " << calibration.max_runs << " runs) per budget, steps: calls";
         for (std::size_t i = 0; i < search_calls.size(); ++i)

@@ -20,7 +20,7 @@ sanitized=("-DCMAKE_CXX_FLAGS_RELEASE=-O1 -g1 -DNDEBUG")
 case "${1:-}" in
   tests)
     cmake -S . -B build/tests "${common[@]}" "${optimized[@]}" -DDEIS_WERROR=ON -DDEIS_SANITIZE= \
-      -DDEIS_BUILD_EXAMPLES=ON -DDEIS_BUILD_BENCH=ON ;;
+      -DDEIS_BUILD_EXAMPLES=ON -DDEIS_BUILD_BENCH=ON -DDEIS_EXAMPLES_O0=ON ;;
   asan)
     # No -Werror here: instrumentation makes GCC's flow-based warnings
     # (-Wmaybe-uninitialized, ...) report false positives; build/tests gates warnings.

@@ -3,7 +3,6 @@
 #include <Eigen/Core>
 #include <deis/deis.hpp>
 #include <deis/detail/error.hpp>
-#include <deis/research/reference.hpp>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -137,8 +136,7 @@ any_network suite_network(const std::string& path) {
 }
 
 // The digits network (digits/digits_eps.pt): 500 x_T ~ N(0, sigma(1)^2 I) and 256 calibration
-// points from fixed seeds, the reference solution computed here as the suite does for its
-// mixtures (deis::reference_solution at rtol = atol = 1e-11, blocks of 100 samples).
+// points from fixed seeds; no reference (run_suite solves it as for its mixtures).
 trained_problem digits_problem(const std::string& dir) {
     const deis::vp_linear sch(0.1, 20.0, 1.0);
     trained_problem p;
@@ -146,16 +144,6 @@ trained_problem digits_problem(const std::string& dir) {
     p.net = suite_network(dir + "/digits/digits_eps.pt");
     p.x_T = draw_noise(64, 500, 20251003, sch.sigma(1.0));
     p.calibration = draw_noise(64, 256, 20251004, sch.sigma(1.0));
-    std::cerr << "suite: " << p.name << ": the reference solution of its " << p.x_T.cols() << " x_T at 1e-11\n";
-    deis::reference_options opt;
-    opt.atol = opt.rtol = 1e-11;
-    opt.block_columns = 100;
-    deis::state<double> x = p.x_T;
-    const deis::reference_result r = deis::reference_solution(sch, p.net, x, 1.0, 1e-3, opt);
-    if (!r)
-        throw std::runtime_error("suite: " + p.name + ": reference solution failed: " + deis::to_string(r.status));
-    std::cerr << "suite: " << p.name << ": " << r.nfe << " network calls\n";
-    p.reference = std::move(x);
     return p;
 }
 

@@ -220,26 +220,26 @@ std::string error_text(double v) {
 
 }  // namespace
 
-void check_suite_outputs(const suite_settings& cfg) {
-    for (const char* name : {"suite.csv", "suite.md"}) {
-        const std::string path = (fs::path(cfg.out_dir) / name).string();
-        const std::string why = deis_tools::output_refusal(path);
-        if (!why.empty()) throw std::runtime_error(path + " " + why);
-    }
-}
-
 int run_suite(const suite_settings& cfg, const std::vector<trained_problem>& trained) {
     const auto t_start = std::chrono::steady_clock::now();
     const std::string csv_path = (fs::path(cfg.out_dir) / "suite.csv").string(),
                       md_path = (fs::path(cfg.out_dir) / "suite.md").string();
-    check_suite_outputs(cfg);  // refused before minutes of work, not after
+    for (const auto& path : {csv_path, md_path}) {  // refused before minutes of work, not after
+        const std::string why = deis_tools::output_refusal(path);
+        if (!why.empty()) throw std::runtime_error(path + " " + why);
+    }
     std::vector<suite_problem> problems;
     for (const auto& t : trained) {
         const deis::vp_linear sch(0.1, 20.0, 1.0);
-        suite_problem pr{t.name, "vp", suite_error_function(sch, t.net, deis::model_output::eps, t.x_T, t.reference, 1.0, 1e-3),
+        Eigen::MatrixXd ref = t.reference;
+        if (ref.size() == 0) {
+            std::cerr << "suite: the reference solution of " << t.name << "\n";
+            ref = suite_reference(sch, t.net, deis::model_output::eps, t.x_T, 1.0, 1e-3);
+        }
+        suite_problem pr{t.name, "vp", suite_error_function(sch, t.net, deis::model_output::eps, t.x_T, ref, 1.0, 1e-3),
                    {}, {}, t.best_peer};
         if (t.calibration.size() > 0)
-            add_suite_calibration(pr, sch, t.net, deis::model_output::eps, t.x_T, t.reference, t.calibration, 1.0, 1e-3);
+            add_suite_calibration(pr, sch, t.net, deis::model_output::eps, t.x_T, ref, t.calibration, 1.0, 1e-3);
         problems.push_back(std::move(pr));
     }
     std::cerr << "suite: reference solutions of the mixtures\n";

@@ -16,8 +16,9 @@ namespace deis_bench {
 using any_network = std::function<void(const deis::state<double>&, double, deis::state<double>&)>;
 
 // A trained network of the suite: VP linear (0.1, 20), t from 1 to 1e-3, noise prediction,
-// with its starting points and their reference solution (D x n each), and the best median error
-// of other projects' codes per NFE when known (empty otherwise).
+// with its starting points and their reference solution (D x n each; empty: run_suite solves it as
+// for its mixtures), and the best median error of other projects' codes per NFE when known (empty
+// otherwise).
 struct trained_problem {
     std::string name;
     any_network net;
@@ -35,17 +36,14 @@ struct suite_settings {
     std::vector<std::string> families = {"vp", "ve", "flow"};
 };
 
-// Throws when suite.md or suite.csv in out_dir exists and is not a regular file (run_suite
-// checks it first too): call it before making the trained problems, which takes a while.
-void check_suite_outputs(const suite_settings& cfg);
-
-// Runs the suite; writes suite.md and suite.csv into out_dir; returns the exit status.
+// Runs the suite; writes suite.md and suite.csv into out_dir (refused before any work where they
+// exist and are not regular files); returns the exit status.
 int run_suite(const suite_settings& cfg, const std::vector<trained_problem>& trained);
 
 // The trained networks of directory dir (tests/data/trained) through deis-sample's LibTorch plugin
 // (model.cpp); none without LibTorch. The patch network: patches_eps.pt with its xT.csv, exact.csv,
 // calib_xT.csv and peers.csv. The digits network: digits/digits_eps.pt, its x_T and calibration
-// batch drawn from fixed seeds and its reference solution computed on the spot.
+// batch drawn from fixed seeds, no reference (run_suite solves it).
 std::vector<trained_problem> trained_suite(const std::string& dir);
 
 }  // namespace deis_bench

@@ -682,6 +682,22 @@ TEST_CASE("deis-sample: --method recommended is deis::recommended_options for th
         CHECK(read(s.out_path("r.csv")) == read(s.out_path("t.csv")));
         CHECK(read(s.out_path("r.csv")) != read(s.out_path("u.csv")));  // the clock is used
     }
+    SECTION("--clock logsnr is the name's clock=logsnr; a contradiction is refused") {
+        const args_t vp = set(set(in.base(), "--grid", "t-power"), "--steps", "8");
+        require_success(s.run(add(set(set(vp, "--method", "tab3+data+corrector"), "--out", s.out_path("f.csv")),
+                                  {"--clock", "logsnr"})),
+                        8);
+        require_success(s.run(set(set(vp, "--method", "tab3+data+clock=logsnr+corrector"), "--out", s.out_path("n.csv"))),
+                        8);
+        require_success(s.run(set(set(vp, "--method", "tab3+data+corrector"), "--out", s.out_path("t.csv"))), 8);
+        CHECK(read(s.out_path("f.csv")) == read(s.out_path("n.csv")));
+        CHECK(read(s.out_path("f.csv")) != read(s.out_path("t.csv")));  // the clock is used
+        const cli_result r =
+            s.run(add(set(set(vp, "--method", "tab3+clock=vp"), "--out", s.out_path("c.csv")), {"--clock", "logsnr"}));
+        CHECK(r.code == exit_usage);
+        CHECK(r.err.find("--clock logsnr contradicts --method tab3+clock=vp") != std::string::npos);
+        CHECK_FALSE(fs::exists(s.out_path("c.csv")));
+    }
     SECTION("--clock needs --method tab") {
         for (const char* m : {"rhoab", "ddim", "recommended"}) {
             const cli_result r = s.run(add(set(b, "--method", m), {"--clock", "vp"}));

@@ -146,10 +146,12 @@ ld integrate(F f, ld u0, ld u1, const std::vector<ld>& kinks, ld& error) {
 // coefficient.
 template <class Schedule>
 double check_data_coefficients(const Schedule& sch, const independent_schedule& def, const std::vector<double>& grid,
-                               multistep_method method, int order, bool vp_clock = false) {
+                               multistep_method method, int order,
+                               deis::tab_clock tclock = deis::tab_clock::schedule) {
+    const bool vp_clock = tclock == deis::tab_clock::vp_linear, log_clock = tclock == deis::tab_clock::log_snr;
     auto opt = deis::parse_multistep(deis::to_string(method) + std::to_string(order) + "+data+corrector");
     opt.output = deis::model_output::x0;  // defined at alpha = 0 too; the coefficients do not depend on it
-    if (vp_clock) opt.clock = deis::tab_clock::vp_linear;
+    opt.clock = tclock;
     const deis::multistep_solver solver(sch, grid, opt);
     const bool rhoab = method == multistep_method::rhoab;
     // tab_clock::vp_linear: the polynomial's variable is the time of vp_linear(0.1, 20) at rho
@@ -161,20 +163,25 @@ double check_data_coefficients(const Schedule& sch, const independent_schedule& 
         alpha[k] = def.alpha(t);
         sigma[k] = def.sigma(t);
         u[k] = sigma[k] == 0 ? std::numeric_limits<ld>::infinity() : alpha[k] / sigma[k];
-        var[k] = rhoab ? sigma[k] / alpha[k] : vp_clock ? clock(sigma[k] / alpha[k]) : t;
+        var[k] = rhoab       ? sigma[k] / alpha[k]
+                 : vp_clock  ? clock(sigma[k] / alpha[k])
+                 : log_clock ? std::log(sigma[k] / alpha[k])
+                             : t;
         // the definitions written here are the library's schedules, to rounding: a few ulps,
         // or ~1e-16 absolute where alpha = cos(theta) nears its zero (vp_cosine at t = 0.9946,
         // alpha = 8e-3: measured 3e-14 relative)
         CHECK(std::abs(double(alpha[k]) - sch.alpha(grid[k])) <= 1e-13 * double(alpha[k]));
         CHECK(std::abs(double(sigma[k]) - sch.sigma(grid[k])) <= 1e-13 * double(sigma[k]));
     }
-    auto tau = [&](ld uu) { return rhoab ? 1 / uu : vp_clock ? clock(1 / uu) : def.t_of_rho(1 / uu); };
+    auto tau = [&](ld uu) {
+        return rhoab ? 1 / uu : vp_clock ? clock(1 / uu) : log_clock ? -std::log(uu) : def.t_of_rho(1 / uu);
+    };
 
     double worst = 0.0;
     REQUIRE(solver.table().size() + 1 == nodes);
     for (std::size_t k = 0; k + 1 < nodes; ++k) {
         const auto& row = solver.table()[k];
-        CAPTURE(def.name, rhoab, vp_clock, order, k, row.order, row.corrector_order, grid[k], grid[k + 1]);
+        CAPTURE(def.name, rhoab, to_string(tclock), order, k, row.order, row.corrector_order, grid[k], grid[k + 1]);
         REQUIRE(row.order == std::min(int(k), order));
         // the state's coefficient: a ratio of two sigmas, a few ulps
         CHECK(std::abs(row.x_coef - double(sigma[k + 1] / sigma[k])) <= 1e-14 * double(sigma[k + 1] / sigma[k]));
@@ -287,7 +294,8 @@ TEST_CASE("tAB on the VP-linear clock: coefficients equal the independent quadra
           "[coefficients][data][clock]") {
     auto check = [](const auto& sch, const independent_schedule& def, const std::vector<double>& grid) {
         for (int order = 0; order <= 3; ++order) {
-            const double worst = check_data_coefficients(sch, def, grid, multistep_method::tab, order, true);
+            const double worst =
+                check_data_coefficients(sch, def, grid, multistep_method::tab, order, deis::tab_clock::vp_linear);
             INFO(def.name << " tab" << order << " on the VP-linear clock: worst " << worst);
             CHECK(worst <= 1e-13);  // as in check_data_coefficients
         }
@@ -339,6 +347,27 @@ TEST_CASE("tAB on the VP-linear clock: on VE the steps of tAB on vp_linear with 
     }
 }
 
+namespace {
+
+// Two solvers whose polynomial variables are the same function of rho, computed two ways:
+// equal tables, to a few ulps of the nodes amplified by the Lagrange basis as in
+// check_data_coefficients: 1e-12 of the step's largest coefficient.
+void check_same_tables(const deis::multistep_solver& a, const deis::multistep_solver& b) {
+    REQUIRE(a.table().size() == b.table().size());
+    for (std::size_t k = 0; k < a.table().size(); ++k) {
+        const auto &ra = a.table()[k], &rb = b.table()[k];
+        double scale = 0.0;
+        for (std::size_t j = 0; j < 4; ++j) scale = std::max({scale, std::abs(ra.c[j]), std::abs(ra.d[j])});
+        for (std::size_t j = 0; j < 4; ++j) {
+            CAPTURE(k, j, ra.c[j], rb.c[j], ra.d[j], rb.d[j]);
+            CHECK(std::abs(rb.c[j] - ra.c[j]) <= 1e-12 * scale);
+            CHECK(std::abs(rb.d[j] - ra.d[j]) <= 1e-12 * scale);
+        }
+    }
+}
+
+}  // namespace
+
 TEST_CASE("tAB on the VP-linear clock: the identity on vp_linear(0.1, 20); refused where it cannot apply",
           "[coefficients][clock]") {
     const deis::vp_linear p{};
@@ -348,18 +377,9 @@ TEST_CASE("tAB on the VP-linear clock: the identity on vp_linear(0.1, 20); refus
         const deis::multistep_solver a(p, g, o);
         o.clock = deis::tab_clock::vp_linear;
         const deis::multistep_solver b(p, g, o);
-        for (std::size_t k = 0; k < a.table().size(); ++k) {
-            const auto &ra = a.table()[k], &rb = b.table()[k];
-            double scale = 0.0;
-            for (std::size_t j = 0; j < 4; ++j) scale = std::max({scale, std::abs(ra.c[j]), std::abs(ra.d[j])});
-            for (std::size_t j = 0; j < 4; ++j) {
-                CAPTURE(int(pred), k, j, ra.c[j], rb.c[j], ra.d[j], rb.d[j]);
-                // the clock is t itself here, computed back from rho: a few ulps of t, amplified
-                // by the Lagrange basis as above; 1e-12 of the step's largest coefficient
-                CHECK(std::abs(rb.c[j] - ra.c[j]) <= 1e-12 * scale);
-                CHECK(std::abs(rb.d[j] - ra.d[j]) <= 1e-12 * scale);
-            }
-        }
+        CAPTURE(int(pred));
+        // the clock is t itself here, computed back from rho
+        check_same_tables(a, b);
     }
     auto o = deis::parse_multistep("rhoab2+data");
     o.clock = deis::tab_clock::vp_linear;
@@ -371,6 +391,57 @@ TEST_CASE("tAB on the VP-linear clock: the identity on vp_linear(0.1, 20); refus
     CHECK_THROWS_WITH(deis::multistep_solver(f, deis::power_t_grid(f, 10, 1.0, 1e-3, 2.0), of),
                       Catch::Contains("VP-linear clock"));
     CHECK_NOTHROW(deis::multistep_solver(f, deis::power_t_grid(f, 10, 0.99, 1e-3, 2.0), of));
+}
+
+// ---- tAB on the log-SNR clock (tab_clock::log_snr) -------------------------------------------
+
+TEST_CASE("tAB on the log-SNR clock: coefficients equal the independent quadrature in log rho",
+          "[coefficients][data][clock]") {
+    auto check = [](const auto& sch, const independent_schedule& def, const std::vector<double>& grid) {
+        for (int order = 0; order <= 3; ++order) {
+            const double worst =
+                check_data_coefficients(sch, def, grid, multistep_method::tab, order, deis::tab_clock::log_snr);
+            INFO(def.name << " tab" << order << " on the log-SNR clock: worst " << worst);
+            CHECK(worst <= 1e-13);  // as in check_data_coefficients
+        }
+    };
+    const deis::vp_linear p{};
+    check(p, vp_linear_def(), deis::power_t_grid(p, 5, 1.0, 1e-3, 1.0));  // long steps: h up to 4
+    check(p, vp_linear_def(), deis::recommended_grid(p, 15));
+    const deis::vp_cosine c{};
+    check(c, vp_cosine_def(), deis::power_t_grid(c, 10, 0.99, 1e-3, 2.0));
+    const deis::edm e{};
+    check(e, edm_def(), deis::power_rho_grid(e, 10, 80.0, 0.002, 7.0));
+}
+
+TEST_CASE("tAB on the log-SNR clock: on VE it is tAB in t; refused at rho = 0, rho = inf and off tAB",
+          "[coefficients][clock]") {
+    // ve's t is log sigma = log rho: the two clocks are the same variable
+    const deis::ve v{};
+    const auto g = deis::log_rho_grid(v, 10, 1.0, 1e-3);
+    for (const char* name : {"tab3+data+corrector", "tab2+noise+corrector"}) {
+        auto o = deis::parse_multistep(name);
+        const deis::multistep_solver a(v, g, o);
+        o.clock = deis::tab_clock::log_snr;
+        const deis::multistep_solver b(v, g, o);
+        CAPTURE(name);
+        check_same_tables(a, b);  // log rho against ve's t(rho)
+    }
+    CHECK_THROWS_WITH(deis::parse_multistep("rhoab2+data+clock=logsnr"),
+                      Catch::Contains("clock = log_snr is tAB's polynomial variable: it needs method tab"));
+    auto o = deis::parse_multistep("rhoab2+data");
+    o.clock = deis::tab_clock::log_snr;
+    const deis::vp_linear p{};
+    CHECK_THROWS_WITH(deis::multistep_solver(p, deis::power_t_grid(p, 10, 1.0, 1e-3, 2.0), o),
+                      Catch::Contains("clock = log_snr is tAB's polynomial variable: it needs method tab"));
+    const deis::flow_matching f{};
+    const auto of = deis::parse_multistep("tab2+data+clock=logsnr");
+    CHECK_THROWS_WITH(deis::multistep_solver(f, deis::power_t_grid(f, 10, 1.0, 1e-3, 2.0), of),
+                      Catch::Contains("log-SNR clock"));
+    CHECK_NOTHROW(deis::multistep_solver(f, deis::power_t_grid(f, 10, 0.99, 1e-3, 2.0), of));
+    const deis::edm e{};
+    CHECK_THROWS_WITH(deis::multistep_solver(e, deis::power_rho_grid(e, 10, 80.0, 0.0, 7.0), of),
+                      Catch::Contains("sigma = 0"));
 }
 
 // ---- rhoAB with data prediction: convergence at the order of its polynomial ----------------

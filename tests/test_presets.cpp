@@ -695,23 +695,25 @@ TEST_CASE("presets: euler builds exactly DDIM's table", "[presets][euler]") {
     }
 }
 
-TEST_CASE("presets: on VE, tAB is the exact-integral counterpart of DPM-Solver++ and DEIS", "[presets][ve]") {
-    // On ve, t is affine in log sigma = -lambda, so tAB's Lagrange polynomial in t is one in
-    // lambda (or log rho): tab1+data integrates DPM-Solver++(2M)'s linear x0 exactly (diffusers'
-    // solver_type "heun"), tab2+data is 3M with twice its D2 (FIELD.md 5.2), and tab1, tab2 are
-    // diffusers' DEIS of order 2, 3.
-    const deis::ve ve;
-    const std::vector<double> grid = deis::power_t_grid(ve, 16, 1.0, 0.0, 1.0);
-    const deis::multistep_solver tab1d(ve, grid, deis::parse_multistep("tab1+data"));
-    const deis::multistep_solver tab2d(ve, grid, deis::parse_multistep("tab2+data"));
-    const deis::multistep_solver tab1(ve, grid, deis::parse_multistep("tab1"));
-    const deis::multistep_solver tab2(ve, grid, deis::parse_multistep("tab2"));
-    const deis::multistep_solver deis2(ve, grid, deis::parse_multistep("deis"));
-    const deis::multistep_solver deis3(ve, grid, deis::parse_multistep("deis+order=3"));
-    const auto lam = [&](std::size_t i) { return presets_test::lambda_of(ve, grid[i]); };
+namespace {
+
+// tAB whose polynomial variable is affine in lambda (ve's t, or tab_clock::log_snr on any
+// schedule: `clock` is appended to the names) against the closed forms of DPM-Solver++ and
+// diffusers' DEIS: tab1+data integrates DPM-Solver++(2M)'s linear x0 exactly (diffusers'
+// solver_type "heun"), tab2+data is 3M with twice its D2 (FIELD.md 5.2), and tab1, tab2 are
+// diffusers' DEIS of order 2, 3.
+template <class Schedule>
+void check_lambda_counterparts(const Schedule& sch, const std::vector<double>& grid, const std::string& clock) {
+    const deis::multistep_solver tab1d(sch, grid, deis::parse_multistep("tab1+data" + clock));
+    const deis::multistep_solver tab2d(sch, grid, deis::parse_multistep("tab2+data" + clock));
+    const deis::multistep_solver tab1(sch, grid, deis::parse_multistep("tab1" + clock));
+    const deis::multistep_solver tab2(sch, grid, deis::parse_multistep("tab2" + clock));
+    const deis::multistep_solver deis2(sch, grid, deis::parse_multistep("deis"));
+    const deis::multistep_solver deis3(sch, grid, deis::parse_multistep("deis+order=3"));
+    const auto lam = [&](std::size_t i) { return presets_test::lambda_of(sch, grid[i]); };
     for (std::size_t k = 2; k + 1 < grid.size(); ++k) {
-        CAPTURE(k);
-        const double a = ve.alpha(grid[k + 1]);
+        CAPTURE(clock, k);
+        const double a = sch.alpha(grid[k + 1]);
         const double h = lam(k + 1) - lam(k), r0 = (lam(k) - lam(k - 1)) / h, r1 = (lam(k - 1) - lam(k - 2)) / h;
         const double phi1 = std::expm1(-h), phi2 = phi1 / h + 1.0, phi3 = phi2 / h - 0.5;
         // 2M, heun form: - a phi1 m0 + a phi2 (m0 - m1) / r0
@@ -733,4 +735,21 @@ TEST_CASE("presets: on VE, tAB is the exact-integral counterpart of DPM-Solver++
             CHECK(tab2.table()[k].c[std::size_t(j)] == Approx(deis3.table()[k].c[std::size_t(j)]).epsilon(1e-12));
         }
     }
+}
+
+}  // namespace
+
+TEST_CASE("presets: on VE, tAB is the exact-integral counterpart of DPM-Solver++ and DEIS", "[presets][ve]") {
+    const deis::ve ve;
+    check_lambda_counterparts(ve, deis::power_t_grid(ve, 16, 1.0, 0.0, 1.0), "");
+}
+
+TEST_CASE("presets: on the log-SNR clock, tAB is that counterpart on every schedule", "[presets][clock]") {
+    const deis::vp_linear vp;
+    check_lambda_counterparts(vp, deis::power_t_grid(vp, 16, 1.0, 1e-3, 2.0), "+clock=logsnr");
+    check_lambda_counterparts(vp, deis::power_t_grid(vp, 16, 1.0, 1e-3, 1.0), "+clock=logsnr");
+    const deis::vp_cosine cosine;
+    check_lambda_counterparts(cosine, deis::log_rho_grid(cosine, 16, 0.9946, 1e-3), "+clock=logsnr");
+    const deis::edm edm;
+    check_lambda_counterparts(edm, deis::power_rho_grid(edm, 16, 80.0, 0.002, 7.0), "+clock=logsnr");
 }

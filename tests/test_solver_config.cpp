@@ -57,6 +57,7 @@ TEST_CASE("solver_config: names are written in one canonical order and read in a
         {"tab3+corrector+data", "tab3+data+corrector"},
         {"tab2+sde+data", "tab2+data+sde"},
         {"tab+clock=vp+data+corrector", "tab+data+clock=vp+corrector"},
+        {"tab3+corrector+clock=logsnr+data", "tab3+data+clock=logsnr+corrector"},
         {"ddim+eta=0.50", "ddim+eta=0.5"},
         {"ddim+eta=1e-1", "ddim+eta=0.1"},
         {"tab3+final=2:1+noise", "tab3+noise+final=2:1"},
@@ -79,6 +80,7 @@ TEST_CASE("solver_config: names are written in one canonical order and read in a
     const deis::multistep_options e = deis::parse_multistep("ddim+eta=0.25");
     CHECK(e.eta == 0.25);
     CHECK(deis::parse_multistep("tab+clock=vp").clock == deis::tab_clock::vp_linear);
+    CHECK(deis::parse_multistep("tab+clock=logsnr").clock == deis::tab_clock::log_snr);
     CHECK(deis::parse_solver_config("rk:heun2").tableau == "heun2");
 }
 
@@ -137,6 +139,7 @@ TEST_CASE("multistep_options: every field set alone gives a solver that samples"
         {"final_order 2", [](deis::multistep_options& o) { o.final_order = 2; }},
         {"predict data", [](deis::multistep_options& o) { o.predict = deis::prediction::data; }},
         {"clock vp_linear", [](deis::multistep_options& o) { o.clock = deis::tab_clock::vp_linear; }},
+        {"clock log_snr", [](deis::multistep_options& o) { o.clock = deis::tab_clock::log_snr; }},
         {"output eps", [](deis::multistep_options& o) { o.output = deis::model_output::eps; }},
         {"corrector", [](deis::multistep_options& o) { o.corrector = true; }},
         {"eta 0.5 (DDIM by default)", [](deis::multistep_options& o) { o.eta = 0.5; }},

@@ -64,7 +64,9 @@ std::vector<suite_candidate> suite_candidates(const std::string& family) {
                    "rhoab1+data+corrector",       "rhoab2+data+corrector",       "rhoab3+data+corrector",
                    "tab2+data" + clock,           "tab3+data" + clock,           "rhoab2+data",
                    "dpmpp_2m",                    "dpmpp_3m",                    "uni_pc+order=2",
-                   "uni_pc",                      "uni_pc_bh2+order=2",          "uni_pc_bh2"};
+                   "uni_pc",                      "uni_pc_bh2+order=2",          "uni_pc_bh2",
+                   "tab1+data+clock=logsnr+corrector", "tab2+data+clock=logsnr+corrector",
+                   "tab3+data+clock=logsnr+corrector", "tab3+data+clock=logsnr"};
         powers.push_back(0.0);
     }
     std::vector<suite_candidate> out;

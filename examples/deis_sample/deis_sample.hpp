@@ -88,7 +88,7 @@ struct options {
     deis::solver_config config;
     std::string schedule, method, grid, tableau = "rk4";
     std::string predict = "noise", output = "eps";
-    std::string clock = "t";  ///< --clock: tAB's polynomial variable (t, or vp: deis::tab_clock::vp_linear)
+    std::string clock = "t";  ///< --clock: tAB's polynomial variable (t; vp: tab_clock::vp_linear; logsnr: log_snr)
     double beta_min = 0.1, beta_max = 20.0, sigma_min = 0.01, sigma_max = 50.0;
     double t_max = 1.0, t_end = 1e-3, grid_power = 2.0;
     int order = -1, steps = 0;

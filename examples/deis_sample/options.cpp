@@ -277,7 +277,7 @@ void check_stochastic_options(options& o, const std::string& seed, bool eta_give
 
 // The flags that spell parts of a configuration besides --method NAME.
 struct spelled {
-    bool order, predict, corrector, clock_vp, eta, sde;
+    bool order, predict, corrector, clock, eta, sde;  // clock: --clock other than t
 };
 
 // A library fault ("order = 4 must lie in 0..3") in the command line's words ("--order = 4 ...").
@@ -303,7 +303,7 @@ std::string as_flags(const std::string& fault) {
 }
 
 // o.config from --method NAME (deis/solver_config.hpp; "rk" with --tableau T is "rk:T") and the
-// flags that spell the same fields (--order, --predict, --corrector, --clock vp, --eta, --sde,
+// flags that spell the same fields (--order, --predict, --corrector, --clock, --eta, --sde,
 // --seed): a flag may add a field the name leaves unset, not contradict one it sets. Every fault
 // of the configuration is reported in one message. The legacy fields (method, order, predict,
 // corrector, clock, eta, sde, tableau) are then set from it.
@@ -335,13 +335,13 @@ void configure_solver(options& o, const spelled& f) {
         if (f.predict && o.predict != "noise")
             faults.push_back("--predict " + o.predict + " applies to the multistep methods only, not rk");
         for (const auto& [given, flag] : {std::pair<bool, const char*>{f.corrector, "--corrector"},
-                                          {f.clock_vp, "--clock vp"}, {f.eta, "--eta"}, {f.sde, "--sde"}})
+                                          {f.clock, "--clock"}, {f.eta, "--eta"}, {f.sde, "--sde"}})
             if (given) faults.push_back(std::string(flag) + " applies to the multistep methods only, not rk");
     } else if (recommended) {
         // deis::recommended_options chooses order, prediction and corrector from the grid
         for (const auto& [given, flag] :
              {std::pair<bool, const char*>{f.order, "--order"}, {f.predict, "--predict"}, {f.corrector, "--corrector"},
-              {f.clock_vp, "--clock vp"}, {f.eta, "--eta"}, {f.sde, "--sde"}})
+              {f.clock, "--clock"}, {f.eta, "--eta"}, {f.sde, "--sde"}})
             if (given)
                 faults.push_back(std::string(flag) +
                                  " does not apply to --method recommended: it follows from the schedule and the grid");
@@ -373,7 +373,12 @@ void configure_solver(options& o, const spelled& f) {
             m.predict = p;
         }
         if (f.corrector) m.corrector = true;
-        if (f.clock_vp) m.clock = deis::tab_clock::vp_linear;
+        if (f.clock) {
+            const deis::tab_clock c = o.clock == "vp" ? deis::tab_clock::vp_linear : deis::tab_clock::log_snr;
+            if (m.clock != deis::tab_clock::schedule && m.clock != c)
+                faults.push_back("--clock " + o.clock + " contradicts --method " + name);
+            m.clock = c;
+        }
         if (f.eta) {
             if (m.eta != 0.0 && m.eta != o.eta) faults.push_back("--eta = " + num(o.eta) + " contradicts --method " + name);
             m.eta = o.eta;
@@ -400,7 +405,7 @@ void configure_solver(options& o, const spelled& f) {
         o.order = r.order;
         o.predict = *r.predict == deis::prediction::data ? "data" : "noise";
         o.corrector = r.corrector;
-        o.clock = r.clock == deis::tab_clock::vp_linear ? "vp" : "t";
+        o.clock = r.clock == deis::tab_clock::vp_linear ? "vp" : r.clock == deis::tab_clock::log_snr ? "logsnr" : "t";
         o.eta = r.eta;
         o.sde = r.sde;
     }
@@ -467,9 +472,10 @@ bool parse_command_line(int argc, char** argv, options& o) {
     app.add_flag("--float", o.use_float, "Run the solver on float states (files stay double)");
     app.add_flag("--corrector", o.corrector, "Multistep methods except ipndm: add the corrector");
     app.add_option("--clock", o.clock,
-                   "--method tab: the polynomial's variable, t (the schedule's) or vp (the time of the VP-linear "
-                   "schedule 0.1/20 with the same rho; deis::tab_clock::vp_linear)")
-        ->check(CLI::IsMember({"t", "vp"}))
+                   "--method tab: the polynomial's variable, t (the schedule's), vp (the time of the VP-linear "
+                   "schedule 0.1/20 with the same rho; deis::tab_clock::vp_linear) or logsnr (log rho; "
+                   "deis::tab_clock::log_snr)")
+        ->check(CLI::IsMember({"t", "vp", "logsnr"}))
         ->capture_default_str();
     auto* o_predict = app.add_option("--predict", o.predict, "Multistep methods: what is extrapolated")
         ->check(CLI::IsMember({"noise", "data"}))
@@ -525,7 +531,7 @@ bool parse_command_line(int argc, char** argv, options& o) {
     if (o.method.rfind("rk:", 0) == 0 && o_tab->count() > 0 && o.method != "rk:" + o.tableau)
         usage_error("--tableau " + o.tableau + " contradicts --method " + o.method);
     check_stochastic_options(o, seed, o_eta->count() > 0);
-    configure_solver(o, {o_order->count() > 0, o_predict->count() > 0, o.corrector, o.clock == "vp",
+    configure_solver(o, {o_order->count() > 0, o_predict->count() > 0, o.corrector, o.clock != "t",
                          o_eta->count() > 0, o.sde});
     o.grid_given = o_grid->count() > 0;
     o.output_given = o_output->count() > 0;

@@ -16,9 +16,10 @@
 // predictions, in t (tAB) or in rho (rhoAB), and integrate its basis once, when the solver
 // is built (see detail/lagrange.hpp). tAB's variable may instead be the VP-linear clock
 // (tab_clock::vp_linear): the time tau(rho) of the VP-linear schedule (beta 0.1 to 20) with
-// the same rho. The data-prediction integrator depends on the schedule only through rho and
-// the polynomial's variable, so tAB with this clock on a VE or EDM schedule takes, from the
-// same rho grid, the steps of tAB on the VP-linear schedule, up to the scale alpha of x.
+// the same rho, or log rho (tab_clock::log_snr, the variable of DPM-Solver++ and UniPC). The
+// data-prediction integrator depends on the schedule only through rho and the polynomial's
+// variable, so tAB with either clock on a VE or EDM schedule takes, from the same rho grid,
+// the steps of tAB on the VP-linear schedule, up to the scale alpha of x.
 //
 // Ends of the time range. Data prediction may start at alpha = 0 (rho = inf, u = 0: pure
 // noise, t = 1 of flow matching) with tAB, iPNDM or DDIM, and every method may end at sigma = 0
@@ -152,12 +153,11 @@ private:
 
     template <class Schedule>
     void build(const Schedule& sch) {
-        const bool vp_clock = opt_.clock == tab_clock::vp_linear;
-        detail::multistep_nodes nv = detail::schedule_at_nodes(sch, grid_, vp_clock);
+        detail::multistep_nodes nv = detail::schedule_at_nodes(sch, grid_, opt_.clock);
         check_ends(nv);
         const vp_linear clock_schedule = detail::vp_clock();
         const detail::polynomial_variable<Schedule> var_of{sch, clock_schedule, data_,
-                                                           opt_.method == multistep_method::rhoab, vp_clock};
+                                                           opt_.method == multistep_method::rhoab, opt_.clock};
         detail::integration_variables(nv, grid_, var_of);
         detail::node_conversions(sch, grid_, nv, opt_.output, data_, conv_, preview_);
 

@@ -50,8 +50,18 @@ enum class tab_clock {
     /// (t = log sigma up to an affine map) and EDM it runs fast near the data and slowly near
     /// the noise, as the VP time does. Needs a finite rho at every grid time (no start at pure
     /// noise).
-    vp_linear
+    vp_linear,
+    /// log rho = -lambda, the log of the inverse signal-to-noise ratio: the variable of
+    /// DPM-Solver++ and UniPC, so tAB takes the same steps on every schedule of the same rho
+    /// grid (on VE it is t itself, up to an affine map). Needs 0 < rho < inf at every grid
+    /// time (no start at pure noise, no end at clean data).
+    log_snr
 };
+
+/// "schedule", "vp_linear" or "log_snr".
+inline const char* to_string(tab_clock c) {
+    return c == tab_clock::vp_linear ? "vp_linear" : c == tab_clock::log_snr ? "log_snr" : "schedule";
+}
 
 namespace detail {
 /// The schedule whose time is tab_clock::vp_linear: vp_linear(0.1, 20).
@@ -205,7 +215,7 @@ inline std::vector<std::string> multistep_faults(const multistep_options& option
         fault("final_order", std::to_string(o.final_order), "must lie in 0..3");
     if (o.corrector && ipndm) fault("corrector", "true", "is not available for iPNDM");
     if (o.clock != tab_clock::schedule && o.method != multistep_method::tab)
-        fault("clock", "vp_linear", "is tAB's polynomial variable: it needs method tab");
+        fault("clock", to_string(o.clock), "is tAB's polynomial variable: it needs method tab");
     if (!(o.eta >= 0.0 && o.eta <= 1.0)) fault("eta", num(o.eta), "must lie in [0, 1]");
     if (o.eta > 0.0 && !ddim && !preset) fault("eta", num(o.eta), "applies to DDIM only (use sde for the others)");
     if (o.sde && !preset) {

@@ -11,7 +11,7 @@
 //     order    = "0" | "1" | "2" | "3"           (absent: the method's default, see multistep_options)
 //     modifier = "order=" ("1" | "2" | "3")      (uni_pc, uni_pc_bh2, deis: the published order p)
 //              | "data" | "noise"                (predict; absent: the default)
-//              | "clock=vp"                      (tab_clock::vp_linear)
+//              | "clock=vp" | "clock=logsnr"     (tab_clock::vp_linear, tab_clock::log_snr)
 //              | "corrector"
 //              | "sde"
 //              | "eta=" number                   (DDIM's eta, a decimal number)
@@ -196,8 +196,10 @@ inline void parse_modifier(std::string_view m, solver_config& c, std::vector<std
     } else if (key == "clock") {
         if (value == "vp")
             o.clock = tab_clock::vp_linear;
+        else if (value == "logsnr")
+            o.clock = tab_clock::log_snr;
         else
-            faults.push_back("modifier \"" + std::string(m) + "\": the clock must be \"vp\" (clock=vp)");
+            faults.push_back("modifier \"" + std::string(m) + "\": the clock must be \"vp\" or \"logsnr\" (clock=vp, clock=logsnr)");
     } else if (key == "eta") {
         if (!parse_decimal(value, o.eta))
             faults.push_back("modifier \"" + std::string(m) + "\": eta must be a finite decimal number");
@@ -219,7 +221,7 @@ inline void parse_modifier(std::string_view m, solver_config& c, std::vector<std
             faults.push_back("modifier \"" + std::string(m) + "\" must read final=STEPS:ORDER (decimal integers)");
     } else {
         faults.push_back("\"" + std::string(m) +
-                         "\" is not a modifier (known: order=P, data, noise, clock=vp, corrector, sde, eta=X, final=S:O)");
+                         "\" is not a modifier (known: order=P, data, noise, clock=vp, clock=logsnr, corrector, sde, eta=X, final=S:O)");
     }
 }
 
@@ -313,6 +315,7 @@ inline std::string to_string(const solver_config& c) {
         s += std::to_string(o.order);
     if (o.predict) s += *o.predict == prediction::data ? "+data" : "+noise";
     if (o.clock == tab_clock::vp_linear) s += "+clock=vp";
+    if (o.clock == tab_clock::log_snr) s += "+clock=logsnr";
     if (o.corrector) s += "+corrector";
     if (o.sde) s += "+sde";
     if (o.eta != 0.0) s += "+eta=" + detail::shortest_double(o.eta);

@@ -17,6 +17,7 @@
 #include "deis/detail/lagrange.hpp"
 #include "deis/detail/schedule_traits.hpp"
 #include "deis/model_output.hpp"
+#include "deis/multistep_options.hpp"
 #include "deis/schedule.hpp"
 #include "deis/step_coefficients.hpp"
 
@@ -26,13 +27,14 @@ namespace deis::detail {
 struct multistep_nodes {
     std::vector<double> alpha, sigma, rho;
     std::vector<double> s;     // the integration variable: rho, or u = alpha/sigma = 1/rho with data prediction
-    std::vector<double> var;   // the polynomial's variable: t or the VP-linear clock (tAB), rho (rhoAB)
+    std::vector<double> var;   // the polynomial's variable: t, the VP-linear clock or log rho (tAB), rho (rhoAB)
     std::vector<double> cuts;  // where t(rho) has kinks, in the integration variable, ascending
 };
 
-// alpha, sigma and rho at every node; with the VP-linear clock every rho must be finite.
+// alpha, sigma and rho at every node; with the VP-linear clock every rho must be finite,
+// with the log-SNR clock finite and positive.
 template <class Schedule>
-multistep_nodes schedule_at_nodes(const Schedule& sch, const std::vector<double>& grid, bool vp_clock) {
+multistep_nodes schedule_at_nodes(const Schedule& sch, const std::vector<double>& grid, tab_clock clock) {
     const std::size_t nodes = grid.size();
     multistep_nodes nv;
     nv.alpha.resize(nodes);
@@ -42,10 +44,15 @@ multistep_nodes schedule_at_nodes(const Schedule& sch, const std::vector<double>
         nv.alpha[k] = sch.alpha(grid[k]);
         nv.sigma[k] = sch.sigma(grid[k]);
         nv.rho[k] = sch.rho(grid[k]);
-        if (vp_clock && !std::isfinite(nv.rho[k]))
+        if (clock != tab_clock::schedule && !std::isfinite(nv.rho[k]))
             fail("multistep_solver", "grid[" + std::to_string(k) + "]", grid[k],
-                 "has alpha = 0 (rho infinite, and so the VP-linear clock): use clock = "
-                 "tab_clock::schedule with such a grid");
+                 std::string("has alpha = 0 (rho infinite, and so the ") +
+                     (clock == tab_clock::vp_linear ? "VP-linear" : "log-SNR") +
+                     " clock): use clock = tab_clock::schedule with such a grid");
+        if (clock == tab_clock::log_snr && !(nv.rho[k] > 0.0))
+            fail("multistep_solver", "grid[" + std::to_string(k) + "]", grid[k],
+                 "has sigma = 0 (log rho = -inf, the log-SNR clock's end): end the grid short of "
+                 "clean data, or use clock = tab_clock::schedule");
     }
     return nv;
 }
@@ -57,11 +64,18 @@ multistep_nodes schedule_at_nodes(const Schedule& sch, const std::vector<double>
 template <class Schedule>
 struct polynomial_variable {
     const Schedule& sch;
-    const vp_linear& clock;
-    bool data, rhoab, vp_clock;
+    const vp_linear& vp;
+    bool data, rhoab;
+    tab_clock clock;
+    double of_rho(double r) const {
+        if (rhoab) return r;
+        if (clock == tab_clock::vp_linear) return vp.t_from_rho(r);
+        if (clock == tab_clock::log_snr) return std::log(r);
+        return sch.t_from_rho(r);
+    }
     double operator()(double si) const {
-        const double r = data ? 1.0 / si : si;
-        return rhoab ? r : vp_clock ? clock.t_from_rho(r) : sch.t_from_rho(r);
+        if (data && clock == tab_clock::log_snr && !rhoab) return -std::log(si);  // log(1/u), exactly
+        return of_rho(data ? 1.0 / si : si);
     }
 };
 
@@ -76,7 +90,7 @@ void integration_variables(multistep_nodes& nv, const std::vector<double>& grid,
     nv.var.resize(nodes);
     for (std::size_t k = 0; k < nodes; ++k) {
         nv.s[k] = p.data ? (nv.sigma[k] == 0.0 ? inf : nv.alpha[k] / nv.sigma[k]) : nv.rho[k];
-        nv.var[k] = p.rhoab ? nv.rho[k] : p.vp_clock ? p.clock.t_from_rho(nv.rho[k]) : grid[k];
+        nv.var[k] = !p.rhoab && p.clock == tab_clock::schedule ? grid[k] : p.of_rho(nv.rho[k]);
     }
     if constexpr (has_rho_knots<Schedule>::value) {
         for (double r : p.sch.rho_knots()) nv.cuts.push_back(p.data ? 1.0 / r : r);

@@ -18,7 +18,7 @@
 //   deis-bench --list                   the solvers and grids
 //   deis-bench --stochastic --samples 4000   the stochastic samplers by sliced Wasserstein distance
 //   deis-bench --model m.pt --noise xT.csv [--reference exact.csv] [--peers peers.csv]
-//   deis-bench --suite                  the recommended rule's candidates on 26 problems, the choice
+//   deis-bench --suite                  the recommended rule's candidates on 27 problems, the choice
 //                                       and its leave-one-out (suite.hpp; about 9 min)
 //
 // --model: a TorchScript module, run by deis-sample's LibTorch plugin (loaded for --model

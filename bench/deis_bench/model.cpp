@@ -1,6 +1,7 @@
 #include "model.hpp"
 
 #include <Eigen/Core>
+#include <cstdint>
 #include <deis/deis.hpp>
 #include <deis/detail/error.hpp>
 #include <filesystem>
@@ -135,16 +136,28 @@ any_network suite_network(const std::string& path) {
     return [net](const deis::state<double>& x, double t, deis::state<double>& out) { (*net)(x, t, out); };
 }
 
-// The digits network (digits/digits_eps.pt): 500 x_T ~ N(0, sigma(1)^2 I) and 256 calibration
-// points from fixed seeds; no reference (run_suite solves it as for its mixtures).
-trained_problem digits_problem(const std::string& dir) {
+// A network of the project's own (VP linear, D values a sample): 500 x_T ~ N(0, sigma(1)^2 I)
+// and 256 calibration points from fixed seeds; no reference (run_suite solves it as for its
+// mixtures).
+trained_problem drawn_problem(std::string name, const std::string& path, long D, std::uint64_t x_T_seed,
+                              std::uint64_t calibration_seed) {
     const deis::vp_linear sch(0.1, 20.0, 1.0);
     trained_problem p;
-    p.name = "digits/vp (trained)";
-    p.net = suite_network(dir + "/digits/digits_eps.pt");
-    p.x_T = draw_noise(64, 500, 20251003, sch.sigma(1.0));
-    p.calibration = draw_noise(64, 256, 20251004, sch.sigma(1.0));
+    p.name = std::move(name);
+    p.net = suite_network(path);
+    p.x_T = draw_noise(D, 500, x_T_seed, sch.sigma(1.0));
+    p.calibration = draw_noise(D, 256, calibration_seed, sch.sigma(1.0));
     return p;
+}
+
+// The digits network (digits/digits_eps.pt), 64 values.
+trained_problem digits_problem(const std::string& dir) {
+    return drawn_problem("digits/vp (trained)", dir + "/digits/digits_eps.pt", 64, 20251003, 20251004);
+}
+
+// The breast cancer network (breast_cancer/cancer_eps.pt), 30 values.
+trained_problem breast_cancer_problem(const std::string& dir) {
+    return drawn_problem("cancer/vp (trained)", dir + "/breast_cancer/cancer_eps.pt", 30, 20251005, 20251006);
 }
 
 }  // namespace
@@ -160,6 +173,7 @@ std::vector<trained_problem> trained_suite(const std::string& dir) {
     std::vector<trained_problem> out;
     out.push_back(std::move(p));
     out.push_back(digits_problem(dir));
+    out.push_back(breast_cancer_problem(dir));
     return out;
 }
 

@@ -42,8 +42,9 @@ int run_suite(const suite_settings& cfg, const std::vector<trained_problem>& tra
 
 // The trained networks of directory dir (tests/data/trained) through deis-sample's LibTorch plugin
 // (model.cpp); none without LibTorch. The patch network: patches_eps.pt with its xT.csv, exact.csv,
-// calib_xT.csv and peers.csv. The digits network: digits/digits_eps.pt, its x_T and calibration
-// batch drawn from fixed seeds, no reference (run_suite solves it).
+// calib_xT.csv and peers.csv. The networks on the digits (digits/digits_eps.pt) and on the breast
+// cancer data (breast_cancer/cancer_eps.pt): their x_T and calibration batches drawn from fixed
+// seeds, no reference (run_suite solves it).
 std::vector<trained_problem> trained_suite(const std::string& dir);
 
 }  // namespace deis_bench

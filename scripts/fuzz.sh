@@ -4,20 +4,20 @@
 # its corpus (and regressions) in a temporary folder, so that the repository is not
 # modified, with a fixed seed. A crash, a hang (-timeout), or an out-of-memory fails; the
 # input that did it is kept and its path printed.
-#   bash scripts/fuzz.sh                  build, then fuzz every target 30 s (what .ci/run does),
+#   bash scripts/fuzz.sh                  build, then fuzz every target 20 s (what .ci/run does),
 #                                         as many at once as there are cores
 #   bash scripts/fuzz.sh --build          only build
-#   bash scripts/fuzz.sh --run [SECONDS]  only fuzz, SECONDS per target (default 30; longer by hand)
+#   bash scripts/fuzz.sh --run [SECONDS]  only fuzz, SECONDS per target (default 20; longer by hand)
 # Prints libFuzzer's final line (runs, coverage, exec/s) for every target.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 mode=all
-seconds=30
+seconds=20
 case "${1:-}" in
   "") ;;
   --build) mode=build ;;
-  --run) mode=run; seconds=${2:-30} ;;
+  --run) mode=run; seconds=${2:-20} ;;
   *) echo "usage: $0 [--build | --run [SECONDS]]" >&2; exit 2 ;;
 esac
 

@@ -521,7 +521,8 @@ def forward(self, x, t):
         refused(deis_cli_test::add(base, {"--device", "cuda"}), {"--device cuda", "CUDA is not available"});
 }
 
-TEST_CASE("deis-bench --calibration-samples: the size of the calibrated row's batch; out of range or with --suite refused",
+TEST_CASE("deis-bench --calibration-samples: the size of the calibrated row's batch; out of range refused; with --suite "
+          "every option but --samples, --seed, --out-dir refused",
           "[cli][torch][bench]") {
     using namespace deis_cli_model_test;
     scratch s;
@@ -546,10 +547,20 @@ TEST_CASE("deis-bench --calibration-samples: the size of the calibrated row's ba
         CHECK(b.err.find("--calibration-samples") != std::string::npos);
         CHECK(!std::filesystem::exists(s.out_path("bad")));
     }
-    const cli_result with_suite = bench(s, {"--suite", "--calibration-samples", "16", "--out-dir", s.out_path("suite")});
-    CHECK(with_suite.code == 1);
-    CHECK(with_suite.err.find("--calibration-samples") != std::string::npos);
-    CHECK(!std::filesystem::exists(s.out_path("suite")));
+    // with --suite every option but --samples, --seed and --out-dir is refused, not ignored
+    for (const args_t& extra : std::vector<args_t>{{"--calibration-samples", "16"},
+                                                   {"--nfe", "5"},
+                                                   {"--solvers", "ddim", "--grids", "t2"},
+                                                   {"--case", "ve"},
+                                                   {"--ref-tol", "1e-9"}}) {
+        const cli_result with_suite =
+            bench(s, deis_cli_test::add({"--suite", "--out-dir", s.out_path("suite")}, extra));
+        INFO(extra.front() << ": " << with_suite.err);
+        CHECK(with_suite.code == 1);
+        CHECK(with_suite.err.find(extra.front()) != std::string::npos);
+        CHECK(with_suite.err.find("would be ignored") != std::string::npos);
+        CHECK(!std::filesystem::exists(s.out_path("suite")));
+    }
 }
 
 TEST_CASE("deis-bench --suite: an output that is not a regular file is refused before any work, nothing written",

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -292,4 +293,69 @@ TEST_CASE("optimize_grid: the progress callback sees every run and can stop it",
     CHECK(early.grid == deis::recommended_grid(p.s, 6));
     CHECK(std::isnan(early.error));
     CHECK(early.reference_calls > 0);
+}
+
+TEST_CASE("optimize_configuration: the configuration and the grid together, within one budget", "[calibrate]") {
+    const calibrate_test::ring p;
+    const auto batch = calibrate_test::prior_batch(128, 8);
+    deis::calibration_reference_options ro;
+    ro.candidates = 32;  // a coarse candidate grid keeps the test fast
+    const auto ref = deis::make_calibration_reference(p.s, p.net, batch, 1.0, 1e-3, ro);
+    using config_fn = std::function<deis::multistep_options(const std::vector<double>&)>;
+    const std::vector<config_fn> configs = {
+        [](const std::vector<double>&) { return deis::parse_multistep("ddim"); },
+        calibrate_test::recommended_config(p.s),
+        [](const std::vector<double>&) { return deis::parse_multistep("tab3+data+corrector"); },
+    };
+    const int steps = 8;
+    deis::calibrate_options opt;
+    opt.max_runs = 60;
+    std::vector<int> seen;
+    opt.progress = [&](const deis::calibrate_progress& q) {
+        seen.push_back(q.runs);
+        CHECK(q.max_runs == 60);
+        CHECK(q.network_calls == long(q.runs) * steps);  // every run of these makes N calls
+        return true;
+    };
+    const deis::optimized_configuration c = deis::optimize_configuration(p.s, configs, p.net, ref, steps, opt);
+    INFO("index " << c.index << ", error " << c.result.error << ", runs " << c.result.runs);
+    REQUIRE(c.screen_errors.size() == 3);
+    CHECK(c.index == std::size_t(std::min_element(c.screen_errors.begin(), c.screen_errors.end()) -
+                                 c.screen_errors.begin()));
+    CHECK(c.index != 0);  // DDIM at 8 steps is an order of magnitude behind the others on the ring
+    CHECK(c.result.runs <= 60);
+    CHECK(c.result.search_calls == long(c.result.runs) * steps);
+    CHECK(c.result.network_calls == c.result.search_calls);
+    CHECK(c.result.error <= c.result.start_error);
+    CHECK(c.result.start_error == c.screen_errors[c.index]);
+    // the callback saw every run, in order
+    REQUIRE(int(seen.size()) == c.result.runs);
+    for (std::size_t k = 0; k < seen.size(); ++k) CHECK(seen[k] == int(k) + 1);
+    // the error is the chosen configuration's on the returned grid, computed here, and no more
+    // than any configuration's error on the initial (recommended) grid
+    const auto run = [&](const config_fn& f, const std::vector<double>& g) {
+        const deis::multistep_solver solver(p.s, g, f(g));
+        deis::state<double> x = ref.batch();
+        REQUIRE(solver.sample(p.net, x).ok());
+        return deis_test::median(deis_test::sample_errors(x, ref.solution()));
+    };
+    CHECK(run(configs[c.index], c.result.grid) == c.result.error);
+    for (const auto& f : configs) CHECK(c.result.error <= run(f, deis::recommended_grid(p.s, steps)));
+    // deterministic
+    opt.progress = nullptr;
+    const deis::optimized_configuration d = deis::optimize_configuration(p.s, configs, p.net, ref, steps, opt);
+    CHECK(d.index == c.index);
+    CHECK(d.result.grid == c.result.grid);
+    // stopped during the screening: the best start so far, its runs
+    opt.progress = [](const deis::calibrate_progress& q) { return q.runs < 4; };
+    const deis::optimized_configuration e = deis::optimize_configuration(p.s, configs, p.net, ref, steps, opt);
+    CHECK(e.result.stopped);
+    CHECK(e.result.runs == 4);
+    CHECK(run(configs[e.index], e.result.grid) == e.result.error);
+
+    opt.progress = nullptr;
+    CHECK_THROWS_AS(deis::optimize_configuration(p.s, std::vector<config_fn>{}, p.net, ref, steps, opt),
+                    std::invalid_argument);
+    opt.max_runs = 5;  // fewer than 2 runs a configuration
+    CHECK_THROWS_AS(deis::optimize_configuration(p.s, configs, p.net, ref, steps, opt), std::invalid_argument);
 }

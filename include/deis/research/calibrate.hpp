@@ -27,11 +27,15 @@
 //
 // Cost, in network calls on the whole batch: the reference (the adaptive solve plus the
 // restarts at the K candidate times) and N calls a run of the search.
+//
+// optimize_configuration chooses among several configurations too: steps 1-2 for each, then
+// step 3 for the best, within one budget of runs.
 #pragma once
 
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstddef>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -611,6 +615,90 @@ optimized_grid optimize_grid(const Schedule& schedule, const Config& config, Net
     o2.initial_grid = grid;
     optimized_grid out = detail::optimize_grid_on(schedule, config, net, ref, steps, o2, ref.network_calls);
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return out;
+}
+
+/// What optimize_configuration returns: the chosen configuration and its calibrated grid.
+struct optimized_configuration {
+    std::size_t index = 0;              ///< of the chosen configuration in `configs`
+    optimized_grid result;              ///< its grid; runs and calls count the screening too
+    std::vector<double> screen_errors;  ///< per configuration, its best start grid's error
+};
+
+/// A solver configuration and a grid chosen together: each configuration of `configs` (each a
+/// multistep_options or a callable as for optimize_grid) is screened on its start grids (the
+/// initial grid, the dynamic-programming grids and the power-of-t grids of opt, no pattern
+/// search; at most max(1, opt.max_runs / (2 configs.size())) runs each), then the pattern
+/// search of optimize_grid refines the best start of the configuration with the lowest error,
+/// with the runs left of opt.max_runs. Same reference, errors and stop as optimize_grid (the
+/// callback's runs count from the first screening run; a stop during the screening returns
+/// the best start so far). Throws as optimize_grid, and std::invalid_argument for an empty
+/// `configs` or opt.max_runs < 2 configs.size().
+template <class Schedule, class Config, class Network>
+optimized_configuration optimize_configuration(const Schedule& schedule, const std::vector<Config>& configs,
+                                               Network&& net, const calibration_reference& ref, int steps,
+                                               const calibrate_options& opt = {}) {
+    const char* where = "optimize_configuration";
+    const auto t0 = std::chrono::steady_clock::now();
+    detail::check_calibrate_options(where, steps, opt);
+    if (configs.empty()) detail::fail(where, "configs", "empty", "must hold at least one configuration");
+    if (opt.max_runs < 2 * int(configs.size()))
+        detail::fail(where, "max_runs", opt.max_runs,
+                     "must be at least twice the number of configurations (" + std::to_string(configs.size()) + ")");
+    optimized_configuration out;
+    int runs = 0;
+    long calls = 0;
+    bool stopped = false;
+    // the caller's callback, with the runs and calls of the earlier phases added
+    auto offset_progress = [&](calibrate_options& o) {
+        if (!opt.progress) return;
+        o.progress = [&opt, &runs, &calls](const calibrate_progress& p) {
+            calibrate_progress q = p;
+            q.runs += runs;
+            q.max_runs = opt.max_runs;
+            q.network_calls += calls;
+            return opt.progress(q);
+        };
+    };
+    calibrate_options screen = opt;
+    screen.max_runs = std::max(1, opt.max_runs / (2 * int(configs.size())));
+    screen.min_fraction = 1.0;  // above initial_fraction: no pattern search
+    offset_progress(screen);
+    std::vector<optimized_grid> starts;
+    for (const Config& c : configs) {
+        starts.push_back(detail::optimize_grid_on(schedule, c, net, ref, steps, screen, 0L));
+        out.screen_errors.push_back(starts.back().error);
+        runs += starts.back().runs;
+        calls += starts.back().search_calls;
+        if (starts.back().stopped) {
+            stopped = true;
+            break;
+        }
+    }
+    out.index = std::size_t(std::min_element(out.screen_errors.begin(), out.screen_errors.end()) -
+                            out.screen_errors.begin());
+    const optimized_grid& chosen = starts[out.index];
+    if (stopped) {
+        out.result = chosen;
+        out.result.runs = 0;
+        out.result.search_calls = 0;
+    } else {
+        calibrate_options refine = opt;
+        refine.initial_grid = chosen.grid;
+        refine.dp_powers.clear();
+        refine.start_powers.clear();
+        refine.max_runs = opt.max_runs - runs;  // >= opt.max_runs / 2
+        offset_progress(refine);
+        out.result = detail::optimize_grid_on(schedule, configs[out.index], net, ref, steps, refine, 0L);
+        out.result.start_error = chosen.error;
+        out.result.from_dp = chosen.from_dp;
+    }
+    out.result.initial_error = chosen.initial_error;  // the chosen configuration's initial grid
+    out.result.runs += runs;
+    out.result.search_calls += calls;
+    out.result.reference_calls = 0;
+    out.result.network_calls = out.result.search_calls;
+    out.result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return out;
 }
 

@@ -290,15 +290,25 @@ TEST_CASE("data-prediction coefficients equal an independent fine quadrature in 
 
 // ---- tAB on the VP-linear clock (tab_clock::vp_linear) ---------------------------------------
 
+namespace {
+
+// tAB of every order on `clock` against the independent quadrature in that clock's variable.
+template <class Schedule>
+void check_tab_on_clock(const Schedule& sch, const independent_schedule& def, const std::vector<double>& grid,
+                        deis::tab_clock clock) {
+    for (int order = 0; order <= 3; ++order) {
+        const double worst = check_data_coefficients(sch, def, grid, multistep_method::tab, order, clock);
+        INFO(def.name << " tab" << order << " on the clock " << to_string(clock) << ": worst " << worst);
+        CHECK(worst <= 1e-13);  // as in check_data_coefficients
+    }
+}
+
+}  // namespace
+
 TEST_CASE("tAB on the VP-linear clock: coefficients equal the independent quadrature in that variable",
           "[coefficients][data][clock]") {
     auto check = [](const auto& sch, const independent_schedule& def, const std::vector<double>& grid) {
-        for (int order = 0; order <= 3; ++order) {
-            const double worst =
-                check_data_coefficients(sch, def, grid, multistep_method::tab, order, deis::tab_clock::vp_linear);
-            INFO(def.name << " tab" << order << " on the VP-linear clock: worst " << worst);
-            CHECK(worst <= 1e-13);  // as in check_data_coefficients
-        }
+        check_tab_on_clock(sch, def, grid, deis::tab_clock::vp_linear);
     };
     const deis::ve v{};
     check(v, ve_def(), deis::recommended_grid(v, 12));
@@ -398,12 +408,7 @@ TEST_CASE("tAB on the VP-linear clock: the identity on vp_linear(0.1, 20); refus
 TEST_CASE("tAB on the log-SNR clock: coefficients equal the independent quadrature in log rho",
           "[coefficients][data][clock]") {
     auto check = [](const auto& sch, const independent_schedule& def, const std::vector<double>& grid) {
-        for (int order = 0; order <= 3; ++order) {
-            const double worst =
-                check_data_coefficients(sch, def, grid, multistep_method::tab, order, deis::tab_clock::log_snr);
-            INFO(def.name << " tab" << order << " on the log-SNR clock: worst " << worst);
-            CHECK(worst <= 1e-13);  // as in check_data_coefficients
-        }
+        check_tab_on_clock(sch, def, grid, deis::tab_clock::log_snr);
     };
     const deis::vp_linear p{};
     check(p, vp_linear_def(), deis::power_t_grid(p, 5, 1.0, 1e-3, 1.0));  // long steps: h up to 4

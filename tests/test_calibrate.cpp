@@ -352,6 +352,24 @@ TEST_CASE("optimize_configuration: the configuration and the grid together, with
     CHECK(e.result.stopped);
     CHECK(e.result.runs == 4);
     CHECK(run(configs[e.index], e.result.grid) == e.result.error);
+    // stopped in the screening of the second configuration (DDIM, far behind): the first
+    // (recommended) is chosen and the result still says it was stopped, every run counted
+    {
+        const std::vector<config_fn> two = {configs[1], configs[0]};
+        deis::calibrate_options starts_only = opt;  // the first one's screening: its start grids
+        starts_only.progress = nullptr;
+        starts_only.min_fraction = 1.0;
+        const int first = deis::optimize_grid(p.s, two[0], p.net, ref, steps, starts_only).runs;
+        REQUIRE(first < 15);  // within the screening budget of 60 / (2 x 2) runs
+        opt.progress = [&](const deis::calibrate_progress& q) { return q.runs < first + 2; };
+        const deis::optimized_configuration f = deis::optimize_configuration(p.s, two, p.net, ref, steps, opt);
+        CHECK(f.result.stopped);
+        CHECK(f.result.runs == first + 2);
+        CHECK(f.result.search_calls == long(first + 2) * steps);
+        CHECK(f.screen_errors.size() == 2);
+        CHECK(f.index == 0);
+        CHECK(run(two[0], f.result.grid) == f.result.error);
+    }
 
     opt.progress = nullptr;
     CHECK_THROWS_AS(deis::optimize_configuration(p.s, std::vector<config_fn>{}, p.net, ref, steps, opt),

@@ -678,10 +678,11 @@ optimized_configuration optimize_configuration(const Schedule& schedule, const s
     out.index = std::size_t(std::min_element(out.screen_errors.begin(), out.screen_errors.end()) -
                             out.screen_errors.begin());
     const optimized_grid& chosen = starts[out.index];
-    if (stopped) {
+    if (stopped) {  // the stop may have come in another configuration's screening than the chosen one
         out.result = chosen;
-        out.result.runs = 0;
-        out.result.search_calls = 0;
+        out.result.stopped = true;
+        out.result.runs = runs;
+        out.result.search_calls = calls;
     } else {
         calibrate_options refine = opt;
         refine.initial_grid = chosen.grid;
@@ -692,10 +693,10 @@ optimized_configuration optimize_configuration(const Schedule& schedule, const s
         out.result = detail::optimize_grid_on(schedule, configs[out.index], net, ref, steps, refine, 0L);
         out.result.start_error = chosen.error;
         out.result.from_dp = chosen.from_dp;
+        out.result.runs += runs;
+        out.result.search_calls += calls;
     }
     out.result.initial_error = chosen.initial_error;  // the chosen configuration's initial grid
-    out.result.runs += runs;
-    out.result.search_calls += calls;
     out.result.reference_calls = 0;
     out.result.network_calls = out.result.search_calls;
     out.result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

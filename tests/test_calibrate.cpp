@@ -7,7 +7,7 @@
 // - at 5 and 10 NFE the median error on the reference x_T at most half the best peer of
 //   tests/data/gmm2d_results.csv;
 // - generalizes: calibrated on one batch, the error on another batch of the same size stays
-//   within a factor 2 of the calibration batch's.
+//   within a factor 1.3 of the calibration batch's.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -153,9 +153,10 @@ TEST_CASE("optimize_grid on the ring: half the best peer at 5 and 10 NFE, genera
                     << " calls + the reference's " << ref.network_calls << ", " << r.seconds
                     << " s); reference x_T " << uncalibrated << " -> " << calibrated << "; other batch " << on_other);
         CHECK(calibrated <= uncalibrated);
-        // generalization: a median over 256 samples moves by ~10% between batches; a factor
-        // 2 leaves room for that and fails when the grid only fits its batch
-        CHECK(on_other <= 2.0 * r.error);
+        // generalization (issue 21's target: within 1.3x on another batch): a median over 256
+        // samples moves by ~10% between batches (measured 0.84x-1.11x here); 1.3 leaves room
+        // for that and fails when the grid only fits its batch
+        CHECK(on_other <= 1.3 * r.error);
         if (n == 5) CHECK(calibrated <= 0.5 * peer5);
         if (n == 10) CHECK(calibrated <= 0.5 * peer10);
     }

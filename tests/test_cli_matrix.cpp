@@ -232,10 +232,13 @@ inline void invert(const row& r) {
     scratch s;
     files in(s);
     std::vector<double> errs;
+    // the config row's tAB3 in noise prediction is refused going up its grid at 20 steps (the
+    // library's Gaussian probe, test_inversion.cpp): it inverts with data prediction
+    const args_t data = r.config ? args_t{"--predict", "data"} : args_t{};
     for (int n : {20, 40}) {
-        const args_t inv = drop(in.run(r, "latent.csv", n), "--noise");
+        const args_t inv = add(drop(in.run(r, "latent.csv", n), "--noise"), data);
         succeed(run(s, add(inv, {"--init", in.data, "--invert"})));
-        const args_t back = set(in.run(r, "back.csv", n), "--noise", s.out_path("latent.csv"));
+        const args_t back = add(set(in.run(r, "back.csv", n), "--noise", s.out_path("latent.csv")), data);
         succeed(run(s, back));
         errs.push_back(max_diff(deis_cli_test::read(s.out_path("back.csv")), in.data_m));
         // the inversion went somewhere else than the data
@@ -265,9 +268,10 @@ inline void grid_file(const row& r) {
     succeed(run(s, add(in.run(r, "img.csv"), img)));
     succeed(run(s, add(from_file(in.run(r, "img-file.csv")), img)));
     CHECK(deis_cli_test::slurp(s.out_path("img-file.csv")) == deis_cli_test::slurp(s.out_path("img.csv")));
+    // (with DDIM: tAB3 going up these 8-step grids is refused, test_inversion.cpp)
     const args_t inv = {"--init", in.data, "--invert"};
-    succeed(run(s, add(drop(in.run(r, "inv.csv"), "--noise"), inv)));
-    succeed(run(s, add(drop(from_file(in.run(r, "inv-file.csv")), "--noise"), inv)));
+    succeed(run(s, add(set(drop(in.run(r, "inv.csv"), "--noise"), "--method", "ddim"), inv)));
+    succeed(run(s, add(set(drop(from_file(in.run(r, "inv-file.csv")), "--noise"), "--method", "ddim"), inv)));
     CHECK(deis_cli_test::slurp(s.out_path("inv-file.csv")) == deis_cli_test::slurp(s.out_path("inv.csv")));
     // another grid: other samples
     g[3] = 0.5 * (g[3] + g[4]);
@@ -371,8 +375,9 @@ inline void save_grid(const row& r) {
     CHECK(plain_grid(s, in, r) == expected);
     succeed(run(s, add(in.run(r, "img.csv"), {"--init", in.data, "--strength", "0.5", "--save-grid", s.path("img.txt")})));
     CHECK(read_grid(s.path("img.txt")) == expected);
-    succeed(run(s, add(drop(in.run(r, "inv.csv"), "--noise"), {"--init", in.data, "--invert", "--save-grid",
-                                                                 s.path("inv.txt")})));
+    // (with DDIM: tAB3 going up these 8-step grids is refused, test_inversion.cpp)
+    succeed(run(s, add(set(drop(in.run(r, "inv.csv"), "--noise"), "--method", "ddim"),
+                       {"--init", in.data, "--invert", "--save-grid", s.path("inv.txt")})));
     CHECK(read_grid(s.path("inv.txt")) == expected);
 }
 
@@ -425,6 +430,17 @@ inline void refusals() {
             add(set(set(drop(in.run(vp, "x.csv"), "--noise"), "--predict", "data"), "--order", "1"),
                 {"--sde", "--init", in.data, "--invert"}),
             {"--invert", "deterministic"});
+    // an inversion that amplifies instead of integrating (tAB3, noise prediction, EDM's range
+    // in 10 steps: the library's Gaussian probe) is refused with the library's reason
+    const row edm = schedule_row("edm");
+    refused(s,
+            add(set(set(drop(in.run(edm, "x.csv", 10), "--noise"), "--predict", "noise"), "--grid", "recommended"),
+                {"--init", in.data, "--invert"}),
+            {"--invert", "unstable"});
+    // where --method recommended inverts with a lower order (5 steps: DDIM, test_inversion.cpp)
+    succeed(run(s, add(set(set(drop(drop(in.run(edm, "rec.csv", 5), "--noise"), "--predict"), "--method", "recommended"),
+                           "--grid", "recommended"),
+                       {"--init", in.data, "--invert"})));
 }
 
 // The Runge-Kutta solver on the same path: --print-grid prints its stage times (2 a step for

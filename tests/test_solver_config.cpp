@@ -157,10 +157,12 @@ TEST_CASE("multistep_options: every field set alone gives a solver that samples"
         CHECK(solver.sample(net, x).ok());
         CHECK(x.allFinite());
     }
-    // invert alone: an inversion grid, from data to noise
+    // invert alone: an inversion grid, from data to noise (40 steps: tAB3 going up the 8-step
+    // grid is refused, test_inversion.cpp)
     deis::multistep_options inv;
     inv.invert = true;
-    std::vector<double> up(grid.rbegin(), grid.rend());
+    const std::vector<double> fine = deis::power_t_grid(sch, 40, 1.0, 1e-3);
+    std::vector<double> up(fine.rbegin(), fine.rend());
     deis::state<double> x = solver_config_test::noise_batch();
     CHECK(deis::multistep_solver(sch, up, inv).sample(net, x).ok());
     // the defaults the other fields imply, as options() reports them

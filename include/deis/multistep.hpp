@@ -59,6 +59,7 @@
 #include "deis/detail/check_state.hpp"
 #include "deis/detail/error.hpp"
 #include "deis/detail/evaluate.hpp"
+#include "deis/detail/inversion_check.hpp"
 #include "deis/detail/lagrange.hpp"
 #include "deis/detail/multistep_coefficients.hpp"
 #include "deis/detail/notify.hpp"
@@ -91,13 +92,17 @@ public:
     /// and naming the step when the table would not give meaningful results: a weight that is
     /// not finite, a step whose weights sum in magnitude to more than 1e8 times their sum
     /// (grid points too close together for the order), or noise prediction on a grid along
-    /// which alpha grows by more than 1e8 (deis/detail/step_checks.hpp).
+    /// which alpha grows by more than 1e8 (deis/detail/step_checks.hpp). With `invert`, also
+    /// an inversion whose extrapolation is unstable on this grid: on Gaussian data, whose
+    /// inversion is exact in closed form, off by more than the exact end's standard deviation
+    /// and by more than twice DDIM (deis/detail/inversion_check.hpp; microseconds a step).
     template <class Schedule>
     multistep_solver(const Schedule& schedule, std::vector<double> grid, multistep_options options = {})
         : opt_(options) {
         check_options();
         grid_ = check_grid(schedule, std::move(grid), opt_.invert ? direction::inversion : direction::sampling);
         build(schedule);
+        if (opt_.invert) check_inversion(schedule);
     }
 
     /// The options, with their defaults filled in (resolve_defaults).
@@ -258,6 +263,36 @@ private:
             history_ = std::max(history_, correction_[ku].terms);
             any_corrector_ = true;
         }
+    }
+
+    // Refuses an inversion whose table misses the exact map of Gaussian data
+    // (detail/inversion_check.hpp) by more than the end's standard deviation and more than
+    // twice as much as DDIM on the same grid: its extrapolation amplifies instead of integrating. DDIM and Euler are the
+    // baseline and are not probed.
+    template <class Schedule>
+    void check_inversion(const Schedule& sch) const {
+        if (opt_.method == multistep_method::ddim || opt_.method == multistep_method::euler) return;
+        const model_output probe_output = data_ ? model_output::x0 : model_output::eps;
+        multistep_solver probe = *this;
+        probe.opt_.output = probe_output;
+        probe.opt_.threshold = thresholding{};
+        detail::node_conversions(sch, grid_, detail::schedule_at_nodes(sch, grid_, opt_.clock), probe_output, data_,
+                                 probe.conv_, probe.preview_);
+        multistep_options first;
+        first.method = multistep_method::ddim;
+        first.predict = data_ ? prediction::data : prediction::noise;
+        first.output = probe_output;
+        first.invert = true;
+        const multistep_solver ddim(sch, grid_, first);
+        const auto [e, s] = detail::gaussian_probe(probe, sch, grid_, probe_output);
+        const double e1 = detail::gaussian_probe(ddim, sch, grid_, probe_output).first;
+        if (e > 1.0 && !(e <= 2.0 * e1))
+            throw detail::unstable_inversion(
+                "deis::multistep_solver: invert = true is unstable with this configuration on this grid: on "
+                "Gaussian data of standard deviation " +
+                detail::format_double(s) + " its inversion misses by " + detail::format_double(e) +
+                " standard deviations (DDIM on the same grid: " + detail::format_double(e1) +
+                "): use more steps, a lower order, data prediction or DDIM");
     }
 
     // Refuses a table that round-off has made meaningless (deis/detail/step_checks.hpp).

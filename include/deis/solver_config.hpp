@@ -37,6 +37,7 @@
 // grid: resolve() (or with_solver) computes it there.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -341,10 +342,45 @@ inline int calls_per_step(const solver_config& c) {
     return with_tableau(c.tableau, [](auto t) { return int(decltype(t)::stages); });
 }
 
+namespace detail {
+// The recommended options o (explicit method, order and prediction) for an inversion on `grid`
+// (either order): o with the highest order, o's or lower, whose inversion of Gaussian data
+// (detail/inversion_check.hpp) is no worse than DDIM's on the same grid, or else DDIM in o's
+// prediction. Refusals other than an unstable inversion propagate.
+template <class Schedule>
+multistep_options stable_inversion(const Schedule& schedule, const std::vector<double>& grid, multistep_options o) {
+    std::vector<double> up(grid);
+    if (up.size() > 1 && up.front() > up.back()) std::reverse(up.begin(), up.end());
+    multistep_options ddim;
+    ddim.method = multistep_method::ddim;
+    ddim.predict = o.predict;
+    ddim.output = o.output;
+    ddim.seed = o.seed;
+    ddim.threshold = o.threshold;
+    ddim.invert = true;
+    // the probe's network returns the prediction itself, unthresholded
+    multistep_options p = o, p1 = ddim;
+    p.output = p1.output = o.predict == prediction::data ? model_output::x0 : model_output::eps;
+    p.threshold = p1.threshold = thresholding{};
+    const double e1 = gaussian_probe(multistep_solver(schedule, up, p1), schedule, up, p1.output).first;
+    for (; p.order >= 0; --p.order) {
+        try {
+            if (gaussian_probe(multistep_solver(schedule, up, p), schedule, up, p.output).first <= e1) {
+                o.order = p.order;
+                return o;
+            }
+        } catch (const unstable_inversion&) {
+        }
+    }
+    return ddim;
+}
+}  // namespace detail
+
 /// The multistep options c stands for on this schedule and grid: c.multistep for a multistep
 /// configuration; recommended_options(schedule, grid) with c.multistep's output, seed,
-/// threshold and invert for "recommended". Throws std::invalid_argument for a Runge-Kutta
-/// configuration.
+/// threshold and invert for "recommended". For an inversion ("recommended" always inverts), the
+/// highest order, the rule's or lower, that inverts Gaussian data (see multistep_solver's
+/// constructor) no worse than DDIM on the same grid, else DDIM. `grid` in either order. Throws std::invalid_argument for a Runge-Kutta configuration.
 template <class Schedule>
 multistep_options resolve(const solver_config& c, const Schedule& schedule, const std::vector<double>& grid) {
     if (c.kind == solver_kind::multistep) return c.multistep;
@@ -355,7 +391,7 @@ multistep_options resolve(const solver_config& c, const Schedule& schedule, cons
     o.seed = c.multistep.seed;
     o.threshold = c.multistep.threshold;
     o.invert = c.multistep.invert;
-    return o;
+    return o.invert ? detail::stable_inversion(schedule, grid, o) : o;
 }
 
 /// Builds the solver c names on this schedule and grid and returns f(solver), solver a const

@@ -438,9 +438,8 @@ inline void refusals() {
                 {"--init", in.data, "--invert"}),
             {"--invert", "unstable"});
     // where --method recommended inverts with a lower order (5 steps: DDIM, test_inversion.cpp)
-    succeed(run(s, add(set(set(drop(drop(in.run(edm, "rec.csv", 5), "--noise"), "--predict"), "--method", "recommended"),
-                           "--grid", "recommended"),
-                       {"--init", in.data, "--invert"})));
+    const args_t rec = drop(drop(in.run(edm, "rec.csv", 5), "--noise"), "--predict");
+    succeed(run(s, add(set(set(rec, "--method", "recommended"), "--grid", "recommended"), {"--init", in.data, "--invert"})));
 }
 
 // The Runge-Kutta solver on the same path: --print-grid prints its stage times (2 a step for

@@ -267,8 +267,8 @@ private:
 
     // Refuses an inversion whose table misses the exact map of Gaussian data
     // (detail/inversion_check.hpp) by more than the end's standard deviation and more than
-    // twice as much as DDIM on the same grid: its extrapolation amplifies instead of integrating. DDIM and Euler are the
-    // baseline and are not probed.
+    // twice as much as DDIM on the same grid: its extrapolation amplifies instead of
+    // integrating. DDIM and Euler are the baseline and are not probed.
     template <class Schedule>
     void check_inversion(const Schedule& sch) const {
         if (opt_.method == multistep_method::ddim || opt_.method == multistep_method::euler) return;

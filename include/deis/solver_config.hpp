@@ -380,7 +380,8 @@ multistep_options stable_inversion(const Schedule& schedule, const std::vector<d
 /// configuration; recommended_options(schedule, grid) with c.multistep's output, seed,
 /// threshold and invert for "recommended". For an inversion ("recommended" always inverts), the
 /// highest order, the rule's or lower, that inverts Gaussian data (see multistep_solver's
-/// constructor) no worse than DDIM on the same grid, else DDIM. `grid` in either order. Throws std::invalid_argument for a Runge-Kutta configuration.
+/// constructor) no worse than DDIM on the same grid, else DDIM. `grid` in either order.
+/// Throws std::invalid_argument for a Runge-Kutta configuration.
 template <class Schedule>
 multistep_options resolve(const solver_config& c, const Schedule& schedule, const std::vector<double>& grid) {
     if (c.kind == solver_kind::multistep) return c.multistep;

@@ -173,7 +173,7 @@ TEST_CASE("inversion: the Gaussian probe equals the closed form of one DDIM step
     deis::multistep_options o = deis::parse_multistep("ddim");
     o.invert = true;
     const deis::multistep_solver ddim(vp, up, o);
-    const auto [e, s] = deis::detail::gaussian_probe(ddim, vp, up, deis::model_output::eps);
+    const auto [e, s] = deis::detail::gaussian_probe(ddim, vp);
     const double r0 = vp.rho(up[0]), r1 = vp.rho(up[1]);
     auto error_at = [&](double sd) {
         const double step = 1.0 + (r1 - r0) * r0 / (sd * sd + r0 * r0);

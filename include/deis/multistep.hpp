@@ -53,6 +53,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -148,6 +149,7 @@ public:
 
 private:
     friend struct multistep_access;
+    friend struct detail::inversion_access;
 
     void check_options() {
         const std::vector<std::string> faults = multistep_faults(opt_);
@@ -270,7 +272,7 @@ private:
     // twice as much as DDIM on the same grid: its extrapolation amplifies instead of
     // integrating. DDIM and Euler are the baseline and are not probed.
     template <class Schedule>
-    void check_inversion(const Schedule& sch) const {
+    void check_inversion(const Schedule& sch) {
         if (opt_.method == multistep_method::ddim || opt_.method == multistep_method::euler) return;
         const model_output probe_output = data_ ? model_output::x0 : model_output::eps;
         multistep_solver probe = *this;
@@ -284,14 +286,14 @@ private:
         first.output = probe_output;
         first.invert = true;
         const multistep_solver ddim(sch, grid_, first);
-        const auto [e, s] = detail::gaussian_probe(probe, sch, grid_, probe_output);
-        const double e1 = detail::gaussian_probe(ddim, sch, grid_, probe_output).first;
-        if (e > 1.0 && !(e <= 2.0 * e1))
+        std::tie(probe_.error, probe_.s) = detail::gaussian_probe(probe, sch);
+        probe_.ddim_error = detail::gaussian_probe(ddim, sch).first;
+        if (probe_.error > 1.0 && !(probe_.error <= 2.0 * probe_.ddim_error))
             throw detail::unstable_inversion(
                 "deis::multistep_solver: invert = true is unstable with this configuration on this grid: on "
                 "Gaussian data of standard deviation " +
-                detail::format_double(s) + " its inversion misses by " + detail::format_double(e) +
-                " standard deviations (DDIM on the same grid: " + detail::format_double(e1) +
+                detail::format_double(probe_.s) + " its inversion misses by " + detail::format_double(probe_.error) +
+                " standard deviations (DDIM on the same grid: " + detail::format_double(probe_.ddim_error) +
                 "): use more steps, a lower order, data prediction or DDIM");
     }
 
@@ -372,7 +374,14 @@ private:
     bool any_corrector_ = false;
     bool stochastic_ = false;
     bool data_ = false;  // the form the run computes in (predict, or data for DDIM from pure noise)
+    detail::inversion_probe probe_;  // with invert (check_inversion)
 };
+
+namespace detail {
+struct inversion_access {
+    static const inversion_probe& probe(const multistep_solver& s) { return s.probe_; }
+};
+}  // namespace detail
 
 }  // namespace deis
 

@@ -344,13 +344,20 @@ inline int calls_per_step(const solver_config& c) {
 
 namespace detail {
 // The recommended options o (explicit method, order and prediction) for an inversion on `grid`
-// (either order): o with the highest order, o's or lower, whose inversion of Gaussian data
-// (detail/inversion_check.hpp) is no worse than DDIM's on the same grid, or else DDIM in o's
+// (either order): o with the highest order, o's or lower, whose solver's Gaussian probe
+// (multistep_solver's constructor) misses by no more than DDIM's, or else DDIM in o's
 // prediction. Refusals other than an unstable inversion propagate.
 template <class Schedule>
 multistep_options stable_inversion(const Schedule& schedule, const std::vector<double>& grid, multistep_options o) {
     std::vector<double> up(grid);
     if (up.size() > 1 && up.front() > up.back()) std::reverse(up.begin(), up.end());
+    for (multistep_options p = o; p.order >= 0; --p.order) {
+        try {
+            const inversion_probe found = inversion_access::probe(multistep_solver(schedule, up, p));
+            if (found.error <= found.ddim_error) return p;
+        } catch (const unstable_inversion&) {
+        }
+    }
     multistep_options ddim;
     ddim.method = multistep_method::ddim;
     ddim.predict = o.predict;
@@ -358,20 +365,6 @@ multistep_options stable_inversion(const Schedule& schedule, const std::vector<d
     ddim.seed = o.seed;
     ddim.threshold = o.threshold;
     ddim.invert = true;
-    // the probe's network returns the prediction itself, unthresholded
-    multistep_options p = o, p1 = ddim;
-    p.output = p1.output = o.predict == prediction::data ? model_output::x0 : model_output::eps;
-    p.threshold = p1.threshold = thresholding{};
-    const double e1 = gaussian_probe(multistep_solver(schedule, up, p1), schedule, up, p1.output).first;
-    for (; p.order >= 0; --p.order) {
-        try {
-            if (gaussian_probe(multistep_solver(schedule, up, p), schedule, up, p.output).first <= e1) {
-                o.order = p.order;
-                return o;
-            }
-        } catch (const unstable_inversion&) {
-        }
-    }
     return ddim;
 }
 }  // namespace detail

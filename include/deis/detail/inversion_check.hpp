@@ -24,13 +24,24 @@ struct unstable_inversion : std::invalid_argument {
     using std::invalid_argument::invalid_argument;
 };
 
-/// The largest error of `solver` (output eps or x0, as `output`) over the Gaussian problems
-/// above, in units of the exact end's standard deviation sqrt(alpha^2 s^2 + sigma^2), and
-/// the s where it occurs. Two runs per s: mean 0 from one standard deviation (x(t) is that
-/// standard deviation), and mean 1 from its mean (x(t) = alpha(t)). `grid` is the solver's.
+/// What the probe found for an inverting multistep solver (zeros when it was not probed).
+struct inversion_probe {
+    double error = 0.0;       ///< the solver's largest miss, in standard deviations
+    double s = 0.0;           ///< the standard deviation of the data where it occurs
+    double ddim_error = 0.0;  ///< DDIM's largest miss on the same grid
+};
+
+/// Reads a multistep_solver's inversion_probe (defined after multistep_solver).
+struct inversion_access;
+
+/// The largest error of `solver` (its model output eps or x0) on its grid over the Gaussian
+/// problems above, in units of the exact end's standard deviation sqrt(alpha^2 s^2 +
+/// sigma^2), and the s where it occurs. Two runs per s: mean 0 from one standard deviation
+/// (x(t) is that standard deviation), and mean 1 from its mean (x(t) = alpha(t)).
 template <class Solver, class Schedule>
-std::pair<double, double> gaussian_probe(const Solver& solver, const Schedule& sch, const std::vector<double>& grid,
-                                         model_output output) {
+std::pair<double, double> gaussian_probe(const Solver& solver, const Schedule& sch) {
+    const std::vector<double>& grid = solver.grid();
+    const model_output output = solver.options().output;
     const double inf = std::numeric_limits<double>::infinity();
     double lo = inf, hi = 0.0;
     for (double t : grid) {
